@@ -1,0 +1,21 @@
+//! orchbench: the performance-critical core of a workflow/agent orchestrator and the
+//! benchmark suite with regression gates around it.
+//!
+//! The engine modules are real, reusable parts of an orchestrator:
+//! - [`planner`]: DAG planning (topological order, execution waves, critical path,
+//!   transitive reduction, a plan cache) on top of petgraph.
+//!
+//! [`workload`] holds the deterministic generators shared by the benches, the tests and
+//! the command-line tools, and [`fsutil`] the atomic file writes every tool uses.
+//! See `ARCHITECTURE.md` for the map of modules and their boundaries.
+
+#![warn(missing_docs)]
+
+pub mod fsutil;
+pub mod planner;
+pub mod workload;
+
+/// The README's code examples, compiled and run by `cargo test` so they stay true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

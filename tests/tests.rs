@@ -1,0 +1,5 @@
+//! The integration-test binary: one binary with a module per area and shared helpers in
+//! `util.rs` (ripgrep's layout), so the suite links once.
+
+mod planner;
+mod util;
