@@ -47,7 +47,9 @@ impl Dag {
     /// Adds a node with the given cost and returns its id (ids are 0, 1, 2, … in insertion order).
     ///
     /// Costs are checked when planning: NaN, infinite or negative costs make
-    /// [`super::Plan::build`] return [`PlanError::InvalidCost`].
+    /// [`super::Plan::build`] return [`PlanError::InvalidCost`]. Ids are 32-bit (petgraph's
+    /// index type), so a graph holds at most 2^32 − 2 nodes, about 64 GiB of petgraph
+    /// storage; [`Dag::from_edges`] reports more as [`PlanError::TooManyNodes`].
     pub fn add_node(&mut self, cost: f64) -> NodeId {
         self.node_hash = mix(self.node_hash, cost.to_bits());
         self.graph.add_node(cost)

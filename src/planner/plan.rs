@@ -95,7 +95,7 @@ impl Plan {
     }
 
     /// The transitive reduction: the edges no other path implies, each once, sorted by
-    /// the topological position of their source, then of their target.
+    /// the target's position in [`Plan::order`], then the source's.
     pub fn reduced_edges(&self) -> &[(NodeId, NodeId)] {
         &self.reduced_edges
     }
