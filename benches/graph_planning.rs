@@ -14,6 +14,8 @@
 //!
 //! Quick mode (CI): `ORCHBENCH_QUICK=1 cargo bench --bench graph_planning`, or Criterion's `--quick`.
 
+mod common;
+
 use std::hint::black_box;
 
 use criterion::{
@@ -22,20 +24,12 @@ use criterion::{
 };
 use orchbench::planner::stages::Topology;
 use orchbench::planner::{Dag, Plan, PlanCache};
-use orchbench::workload::{self, BenchProfile, DEFAULT_SEED, DagKind};
+use orchbench::workload::{self, DEFAULT_SEED, DagKind};
 use petgraph::algo::tred::{dag_to_toposorted_adjacency_list, dag_transitive_reduction_closure};
 use petgraph::graph::NodeIndex;
 
 const PLAN_SIZES: [usize; 5] = [100, 500, 1000, 2000, 10_000];
 const STAGE_SIZES: [usize; 3] = [100, 1000, 10_000];
-
-fn config() -> Criterion {
-    let profile = BenchProfile::from_env();
-    Criterion::default()
-        .warm_up_time(profile.warm_up)
-        .measurement_time(profile.measurement)
-        .sample_size(profile.sample_size)
-}
 
 /// Slow benches (milliseconds per iteration) take the same iteration count per sample,
 /// so the sample count fits the measurement time; fast ones keep linear sampling.
@@ -152,7 +146,7 @@ fn graph_planning(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::config();
     targets = graph_planning
 }
 criterion_main!(benches);

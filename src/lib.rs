@@ -13,6 +13,7 @@
 
 pub mod fsutil;
 pub mod planner;
+pub mod ratelimit;
 pub mod workload;
 
 /// The README's code examples, compiled and run by `cargo test` so they stay true.

@@ -2,4 +2,5 @@
 //! `util.rs` (ripgrep's layout), so the suite links once.
 
 mod planner;
+mod ratelimit;
 mod util;
