@@ -1,7 +1,7 @@
 //! Deterministic workload generators shared by the benches, the tests and the tools, so
 //! that every consumer measures exactly the same inputs: DAG shapes with seeded costs,
-//! the JSON edge-list format the comparison scripts read, and the bench-profile switch
-//! (quick mode) every bench file honours.
+//! the JSON edge-list format the comparison scripts read, the shared tokio runtime, and
+//! the bench-profile switch (quick mode) every bench file honours.
 //!
 //! The generators use [`SplitMix64`], written out here rather than taken from `rand`,
 //! because a committed baseline compares runs months apart: the graph behind
@@ -253,6 +253,15 @@ fn layered_edges(nodes: usize, width: usize, rng: &mut SplitMix64) -> Vec<(usize
         }
     }
     edges
+}
+
+/// The tokio runtime the benches, tests and tools share: multi-threaded with one worker
+/// thread per core, timers and I/O (for process tasks) enabled.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .enable_all()
+        .build()
 }
 
 /// How long a bench measures: the full profile, or the quick one for CI smoke runs.

@@ -82,3 +82,19 @@ pub fn brute_force_max_path_cost(costs: &[f64], edges: &[(usize, usize)]) -> f64
     }
     best
 }
+
+/// The process ids of this process's children, zombies included (Linux `/proc`).
+pub fn child_pids() -> Vec<u32> {
+    let mut pids = Vec::new();
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for task in tasks.flatten() {
+            if let Ok(list) = std::fs::read_to_string(task.path().join("children")) {
+                pids.extend(
+                    list.split_whitespace()
+                        .filter_map(|p| p.parse::<u32>().ok()),
+                );
+            }
+        }
+    }
+    pids
+}

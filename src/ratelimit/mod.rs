@@ -9,16 +9,14 @@
 //!
 //! Not here: keyed (per-user) limiting and distributed limits.
 
-mod clock;
 pub mod scenario;
 mod sliding;
-mod timer;
 mod token_bucket;
 
 use std::future::Future;
 use std::time::Duration;
 
-pub use clock::{Clock, ManualClock, MonotonicClock};
+pub use crate::timing::{Clock, ManualClock, MonotonicClock};
 pub use sliding::{SlidingCounter, SlidingLog};
 pub use token_bucket::{MutexTokenBucket, TokenBucket};
 
