@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! cargo run --release --example queue_model_check                 # ~11 minutes
-//! cargo run --release --example queue_model_check -- --quick      # ~20 s, coarse
+//! cargo run --release --example queue_model_check -- --quick --against simulation  # ~20 s
 //! ```
 //! Exit codes: 0 every point within --tolerance of the model, 1 otherwise or a run
 //! failed, 2 bad arguments.
@@ -37,15 +37,35 @@ struct Args {
     /// Shorter runs (2 000, 4 000, 8 000 tasks): a smoke test, not a measurement.
     #[arg(long)]
     quick: bool,
-    /// Largest accepted |measured / model − 1|.
+    /// Largest accepted |measured / reference − 1|.
     #[arg(long, default_value_t = 0.10)]
     tolerance: f64,
+    /// The reference the tolerance applies to: `model` (the M/M/c prediction, right for
+    /// long runs) or `simulation` (the same sampled arrivals through an ideal queue:
+    /// removes sampling error, right for short runs, where a 2 000-task sample alone can
+    /// miss the model by 20 %).
+    #[arg(long, value_enum, default_value_t = Reference::Model)]
+    against: Reference,
+    /// Measure a point outside the tolerance again, up to this many times (each retry
+    /// is reported). A shared VM's occasional multi-millisecond stall inflates a short
+    /// high-load run's mean by 20 % or more; it rarely strikes the same point twice.
+    #[arg(long, default_value_t = 0)]
+    retries: u32,
     /// Seed of the arrival and service samples.
     #[arg(long, default_value_t = workload::DEFAULT_SEED)]
     seed: u64,
     /// Also write the rows as JSON to this file (atomically).
     #[arg(long)]
     json: Option<PathBuf>,
+}
+
+/// What the measured latency is compared with.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Reference {
+    /// The M/M/c prediction.
+    Model,
+    /// The same-path FCFS simulation.
+    Simulation,
 }
 
 #[derive(Serialize)]
@@ -128,6 +148,10 @@ fn run(args: Args) -> Result<bool, String> {
             "--tasks needs three counts > 0 (for ρ = 0.5, 0.8, 0.9), got {tasks:?}"
         ));
     }
+    let (name, ratio): (&str, fn(&Row) -> f64) = match args.against {
+        Reference::Model => ("model", |r| r.measured_over_model),
+        Reference::Simulation => ("simulation", |r| r.measured_over_simulated),
+    };
     let runtime =
         workload::runtime().map_err(|e| format!("cannot start the async runtime: {e}"))?;
     let mut rows = Vec::new();
@@ -137,10 +161,21 @@ fn run(args: Args) -> Result<bool, String> {
     println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for workers in [1u32, 2, 4] {
         for (rho, &n) in [0.5, 0.8, 0.9].into_iter().zip(&tasks) {
-            let task = runtime.spawn(point(workers, rho, n, args.service_rate, args.seed));
-            let row = runtime
-                .block_on(task)
-                .map_err(|e| format!("the run panicked: {e}"))??;
+            let mut attempt = 0;
+            let row = loop {
+                attempt += 1;
+                let task = runtime.spawn(point(workers, rho, n, args.service_rate, args.seed));
+                let row = runtime
+                    .block_on(task)
+                    .map_err(|e| format!("the run panicked: {e}"))??;
+                if (ratio(&row) - 1.0).abs() <= args.tolerance || attempt > args.retries {
+                    break row;
+                }
+                eprintln!(
+                    "c = {workers}, ρ = {rho}: measured / {name} = {:.3} on attempt {attempt}; measuring again",
+                    ratio(&row)
+                );
+            };
             println!(
                 "| {} | {:.1} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
                 row.workers,
@@ -161,10 +196,10 @@ fn run(args: Args) -> Result<bool, String> {
     }
     let worst = rows
         .iter()
-        .map(|r| (r.measured_over_model - 1.0).abs())
+        .map(|r| (ratio(r) - 1.0).abs())
         .fold(0.0, f64::max);
     println!(
-        "\nlargest |measured / model − 1| = {:.3} (tolerance {:.3})",
+        "\nlargest |measured / {name} − 1| = {:.3} (tolerance {:.3})",
         worst, args.tolerance
     );
     Ok(worst <= args.tolerance)

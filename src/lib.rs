@@ -8,6 +8,8 @@
 //!   clock with precise deadline sleeps.
 //! - [`scheduler`]: the worker pool (backpressure, adaptive sizing, async and process
 //!   executors, drain/cancel shutdown) and its load drivers.
+//! - [`events`]: the event bus, lossless in memory or through Redis Streams across
+//!   machines, chosen by URL.
 //! - [`queueing`]: the M/M/c model with dispatch delay; [`monitor`]: the RSS/CPU
 //!   sampler; [`perftest`]: the engine behind the `perf-test` binary.
 //!
@@ -17,6 +19,7 @@
 
 #![warn(missing_docs)]
 
+pub mod events;
 pub mod fsutil;
 pub mod monitor;
 pub mod perftest;

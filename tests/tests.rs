@@ -1,6 +1,8 @@
 //! The integration-test binary: one binary with a module per area and shared helpers in
 //! `util.rs` (ripgrep's layout), so the suite links once.
 
+mod events;
+mod events_redis;
 mod perf_test_cli;
 mod planner;
 mod ratelimit;

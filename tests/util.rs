@@ -98,3 +98,25 @@ pub fn child_pids() -> Vec<u32> {
     }
     pids
 }
+
+/// Asserts that `events::connect` rejects each URL with an error containing the text
+/// paired with it.
+pub async fn assert_bad_bus_urls(cases: &[(&str, &str)]) {
+    for &(url, expected) in cases {
+        let err = orchbench::events::connect(url)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{url} accepted"))
+            .to_string();
+        assert!(err.contains(expected), "{url}: {err}");
+    }
+}
+
+/// A two-thread tokio runtime (the machine's cores), timers and I/O on.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
