@@ -21,6 +21,7 @@
 
 pub mod events;
 pub mod fsutil;
+pub mod gate;
 pub mod monitor;
 pub mod perftest;
 pub mod planner;

@@ -302,6 +302,83 @@ impl BenchProfile {
     }
 }
 
+/// Synthetic Criterion results for exercising the gate: `n` wall-time benchmarks
+/// (`synthetic/bench_<i>`), each with `samples` per-iteration times around its own
+/// median (1 µs–1 ms), spread ±`jitter` (0.05 = 5 %) with a few outliers, deterministic
+/// for a seed.
+pub fn gate_results(n: usize, samples: usize, jitter: f64, seed: u64) -> crate::gate::Results {
+    use crate::gate::{Direction, Entry, Source, Unit};
+    let mut rng = SplitMix64::new(seed);
+    (0..n)
+        .map(|i| {
+            let center = 1e3 * 1e3f64.powf(rng.unit());
+            let times: Vec<f64> = (0..samples)
+                .map(|_| {
+                    let u = rng.unit();
+                    // Mostly symmetric noise; one sample in twenty is a slow outlier.
+                    let outlier = if rng.unit() < 0.05 {
+                        1.0 + 4.0 * jitter
+                    } else {
+                        1.0
+                    };
+                    center * (1.0 + jitter * (2.0 * u - 1.0)) * outlier
+                })
+                .collect();
+            let id = format!("synthetic/bench_{i:04}");
+            let value = crate::gate::model::median(&times);
+            let entry = Entry {
+                id: id.clone(),
+                source: Source::WallTime,
+                unit: Unit::Nanoseconds,
+                direction: Direction::LowerIsBetter,
+                value,
+                ci: Some([value * (1.0 - jitter / 10.0), value * (1.0 + jitter / 10.0)]),
+                samples: times,
+                noise: None,
+                extra: Default::default(),
+            };
+            (id, entry)
+        })
+        .collect()
+}
+
+/// Writes `results` as Criterion's files (`<dir>/<id>/<which>/{benchmark,sample,
+/// estimates}.json`, one iteration per sample), as a Criterion run would leave them.
+pub fn write_criterion_tree(
+    dir: &std::path::Path,
+    results: &crate::gate::Results,
+    which: &str,
+) -> std::io::Result<()> {
+    for (id, e) in results {
+        let d = dir.join(id).join(which);
+        std::fs::create_dir_all(&d)?;
+        let json = |v: serde_json::Value| serde_json::to_vec(&v).map_err(std::io::Error::other);
+        let bench = serde_json::json!({
+            "group_id": id.rsplit_once('/').map_or(id.as_str(), |(g, _)| g),
+            "function_id": null, "value_str": null, "throughput": null,
+            "full_id": id, "directory_name": id, "title": id,
+        });
+        std::fs::write(d.join("benchmark.json"), json(bench)?)?;
+        let iters = vec![1.0; e.samples.len()];
+        let sample =
+            serde_json::json!({"sampling_mode": "Flat", "iters": iters, "times": e.samples});
+        std::fs::write(d.join("sample.json"), json(sample)?)?;
+        let [lo, hi] = e.ci.unwrap_or([e.value, e.value]);
+        let est = |p: f64| {
+            serde_json::json!({
+                "confidence_interval": {"confidence_level": 0.95, "lower_bound": lo, "upper_bound": hi},
+                "point_estimate": p, "standard_error": (hi - lo) / 4.0,
+            })
+        };
+        let estimates = serde_json::json!({
+            "mean": est(e.value), "median": est(e.value), "median_abs_dev": est(e.value * 0.01),
+            "slope": null, "std_dev": est(e.value * 0.02),
+        });
+        std::fs::write(d.join("estimates.json"), json(estimates)?)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 
 mod events;
 mod events_redis;
+mod gate;
 mod perf_test_cli;
 mod planner;
 mod ratelimit;
