@@ -1,30 +1,42 @@
 #!/usr/bin/env bash
 # Refreshes a committed baseline (monthly, or after a deliberate performance change):
-#   1. runs the whole bench suite twice on this machine (an A/A pair: same code),
-#   2. calibrates each benchmark's noise band from the pair (bench-gate calibrate) and
-#      prints the false alarms the current thresholds would have raised,
+#   1. runs the whole bench suite N times on this machine (A/A runs: the same code;
+#      Criterion wall time, gungraun instruction counts),
+#   2. calibrates each benchmark's noise band as the largest change between any two
+#      runs (bench-gate calibrate) and prints the false alarms the current thresholds
+#      would have raised,
 #   3. archives the previous baseline as baselines/history/<profile>/<YYYY-MM>.json,
-#   4. saves the second run as baselines/<profile>.json with the noise bands,
+#   4. saves baselines/<profile>.json: each wall-time benchmark from its median run,
+#      with the noise bands; instruction counts and perf reports from the last run,
 #   5. prints the drift from the previous baseline to the new one.
 #
-# Usage: scripts/refresh-baselines.sh [--profile NAME] [--quick] [--keep DIR]
+# Usage: scripts/refresh-baselines.sh [--profile NAME] [--quick] [--runs N] [--keep DIR]
 #   --profile NAME  the runner profile (default: $ORCHBENCH_PROFILE, else linux-2core-quick)
 #   --quick         quick mode (ORCHBENCH_QUICK=1), as the README's main job runs the suite
-#   --keep DIR      keep the two runs (DIR/a, DIR/b) and the noise bands for later analysis
+#   --runs N        how many runs (default 10, at least 2): more runs catch benchmarks
+#                   that switch between speeds from run to run (docs/gate.md: with
+#                   fewer than ~10, rare slow modes escape calibration)
+#   --keep DIR      keep the runs (DIR/run1 …) and the noise bands for later analysis
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 profile="${ORCHBENCH_PROFILE:-linux-2core-quick}"
 keep=""
+runs=10
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --profile) profile="${2:?--profile needs a name}"; shift 2 ;;
     --quick) export ORCHBENCH_QUICK=1; shift ;;
     --keep) keep="${2:?--keep needs a directory}"; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --runs) runs="${2:?--runs needs a count}"; shift 2 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "refresh-baselines: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+if [[ ! "$runs" =~ ^[0-9]+$ ]] || (( runs < 2 )); then
+  echo "refresh-baselines: --runs $runs: need a count of at least 2" >&2
+  exit 2
+fi
 if [[ ! "$profile" =~ ^[A-Za-z0-9._-]+$ ]]; then
   echo "refresh-baselines: profile \"$profile\" must be a plain file name" >&2
   exit 2
@@ -37,17 +49,26 @@ cargo build --locked --release --bin bench-gate
 
 run_suite() {
   # A fresh tree per run, so benchmarks removed since the last refresh do not linger.
-  rm -rf target/criterion target/perf
-  cargo bench --locked
+  rm -rf target/criterion target/perf target/gungraun
+  GUNGRAUN_SAVE_SUMMARY=json cargo bench --locked
   cp -r target/criterion "$work/$1"
-  if [[ -d target/perf ]]; then cp -r target/perf "$work/$1-perf"; else mkdir -p "$work/$1-perf"; fi
+  for kind in perf gungraun; do
+    if [[ -d "target/$kind" ]]; then cp -r "target/$kind" "$work/$1-$kind"; else mkdir -p "$work/$1-$kind"; fi
+  done
 }
 
-echo "=== run A"; run_suite a
-echo "=== run B"; run_suite b
+later=()
+others=()
+for i in $(seq 1 "$runs"); do
+  echo "=== run $i of $runs"
+  run_suite "run$i"
+  if (( i > 1 )); then later+=(--b "$work/run$i"); fi
+  if (( i < runs )); then others+=(--median-of "$work/run$i"); fi
+done
+last="run$runs"
 
-echo "=== calibration (B against A)"
-"$gate" calibrate --a "$work/a" --b "$work/b" --save "$work/noise.json"
+echo "=== calibration (every run against run 1; bands from every pair)"
+"$gate" calibrate --a "$work/run1" "${later[@]}" --save "$work/noise.json"
 
 baseline="baselines/$profile.json"
 previous=""
@@ -60,20 +81,23 @@ if [[ -f "$baseline" ]]; then
 fi
 
 "$gate" baseline save --profile "$profile" --calibration "$work/noise.json" \
-  --criterion-dir "$work/b" --perf-dir "$work/b-perf"
+  --criterion-dir "$work/$last" "${others[@]}" \
+  --perf-dir "$work/$last-perf" --gungraun-dir "$work/$last-gungraun"
 
 if [[ -n "$previous" ]]; then
   echo "=== drift: the new baseline against the previous one"
   # Exit 1 (a critical drift) is information here, not a failure of the refresh.
   status=0
-  "$gate" check --baseline "$previous" --criterion-dir "$work/b" --perf-dir "$work/b-perf" || status=$?
+  "$gate" check --baseline "$previous" --criterion-dir "$work/$last" --perf-dir "$work/$last-perf" \
+    --gungraun-dir "$work/$last-gungraun" || status=$?
   if [[ $status -eq 2 ]]; then
     echo "refresh-baselines: the drift report could not be made (see above); the new baseline is saved" >&2
   fi
 fi
 if [[ -n "$keep" ]]; then
   mkdir -p "$keep"
-  cp -r "$work/a" "$work/b" "$work/noise.json" "$keep/"
+  for i in $(seq 1 "$runs"); do cp -r "$work/run$i" "$work/run$i-perf" "$work/run$i-gungraun" "$keep/"; done
+  cp "$work/noise.json" "$keep/"
   echo "=== kept the runs and noise bands in $keep"
 fi
 echo "=== saved $baseline"

@@ -64,6 +64,20 @@ fn scale_new(criterion: &Path, factor: f64) {
 
 #[test]
 fn the_same_code_passes_against_its_criterion_baseline() {
+    // A stale rerun filter from an earlier failing check is removed.
+    let (tmp, _) = workspace();
+    std::fs::write(tmp.path().join("rerun.txt"), "^(stale)$").unwrap();
+    gate(tmp.path())
+        .args([
+            "check",
+            "--criterion-baseline",
+            "before",
+            "--rerun-filter",
+            "rerun.txt",
+        ])
+        .assert()
+        .success();
+    assert!(!tmp.path().join("rerun.txt").exists());
     let (tmp, _) = workspace();
     gate(tmp.path())
         .args(["check", "--criterion-baseline", "before"])
@@ -91,10 +105,16 @@ fn a_fifteen_percent_slowdown_is_critical_with_every_report() {
             "--json",
             "gate.json",
         ])
-        .args(["--junit", "gate.xml"])
+        .args(["--junit", "gate.xml", "--rerun-filter", "rerun.txt"])
         .assert()
         .code(1)
         .stdout(predicate::str::contains("critical"));
+    // The filter to measure the critical ones again matches exactly them.
+    let filter = std::fs::read_to_string(tmp.path().join("rerun.txt")).unwrap();
+    assert_eq!(
+        filter.trim(),
+        "^(graph_planning/levels/100|graph_planning/plan/100)$"
+    );
     let md = std::fs::read_to_string(tmp.path().join("gate.md")).unwrap();
     assert!(
         md.contains("❌ critical regressions") && md.contains("`graph_planning/plan/100`"),
@@ -326,9 +346,19 @@ fn the_shipped_thresholds_file_is_valid_and_holds_the_seed_rules() {
     let (l, rule) = policy.levels_for("instructions/plan/1000", Source::Instructions);
     assert_eq!(
         (rule, l.relative_warning(), l.relative_critical()),
-        (None, Some(0.01), Some(0.03))
+        (None, Some(0.005), Some(0.03))
     );
     assert_eq!(policy.alpha, 0.01);
+    // A 15 % regression must be critical for every wall-time benchmark whose noise
+    // band is under 5 %, even when this run happens to be 5 % faster than the baseline:
+    // the critical level, and the margin over such a band, must stay under 1.15 × 0.95.
+    let (l, _) = policy.levels_for("graph_planning/levels/100", Source::WallTime);
+    let crit = l.relative_critical().unwrap();
+    assert!(
+        crit.max(0.05 * policy.noise_margin) < 1.15 * 0.95 - 1.0,
+        "{crit}"
+    );
+    assert!(policy.noise_margin >= 1.0);
 }
 
 #[test]
@@ -397,7 +427,7 @@ mod fuzz {
 
     use orchbench::gate::baseline::Baseline;
     use orchbench::gate::thresholds::Policy;
-    use orchbench::gate::{criterion, perf};
+    use orchbench::gate::{criterion, gungraun, perf};
     use proptest::prelude::*;
 
     use crate::util::fixtures_dir;
@@ -436,6 +466,11 @@ mod fuzz {
                 }
                 v
             })
+    }
+
+    /// The committed real gungraun summary (tests/fixtures/gungraun).
+    fn real_summary() -> Vec<u8> {
+        std::fs::read(fixtures_dir().join(super::GUNGRAUN_SUMMARY)).unwrap()
     }
 
     fn criterion_dir_with(file: &str, bytes: &[u8]) -> tempfile::TempDir {
@@ -478,6 +513,14 @@ mod fuzz {
         }
 
         #[test]
+        fn gungraun_loader_survives_mutated_summaries(bytes in mutated(real_summary())) {
+            match gungraun::parse(Path::new("summary.json"), &bytes) {
+                Ok(e) => prop_assert!(e.value.is_finite() && e.value > 0.0),
+                Err(e) => prop_assert!(e.to_string().contains("summary.json")),
+            }
+        }
+
+        #[test]
         fn every_loader_survives_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
             let tmp = criterion_dir_with("sample.json", &bytes);
             let _ = criterion::load(tmp.path(), "new");
@@ -485,6 +528,8 @@ mod fuzz {
             std::fs::write(&f, &bytes).unwrap();
             let _ = Baseline::load(&f);
             let _ = perf::load(tmp.path());
+            std::fs::write(tmp.path().join("summary.json"), &bytes).unwrap();
+            let _ = gungraun::load(tmp.path());
             let _ = Policy::parse(&String::from_utf8_lossy(&bytes), Path::new("t.toml"));
         }
 
@@ -505,4 +550,96 @@ mod fuzz {
             }
         }
     }
+}
+
+/// A real gungraun summary, relative to tests/fixtures (see its README).
+const GUNGRAUN_SUMMARY: &str =
+    "gungraun/orchbench/instructions/model/mmc.solve_c_1_to_64/summary.json";
+
+/// Scales the committed summary's callgrind total `Ir` by `factor` into `dir`'s tree.
+fn gungraun_copy(dir: &Path, factor: f64) {
+    let from = fixtures_dir().join(GUNGRAUN_SUMMARY);
+    let to = dir.join(GUNGRAUN_SUMMARY.trim_start_matches("gungraun/"));
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(from).unwrap()).unwrap();
+    for p in v["profiles"].as_array_mut().unwrap() {
+        if p["tool"] == "Callgrind" {
+            let ir = &mut p["data"]["total"]["metrics"]["Ir"]["values"]["new"];
+            *ir = serde_json::json!((ir.as_f64().unwrap() * factor).round() as u64);
+        }
+    }
+    std::fs::write(to, serde_json::to_vec(&v).unwrap()).unwrap();
+}
+
+#[test]
+fn instruction_counts_are_loaded_from_real_summaries_and_gated_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let none = tmp.path().join("none");
+    let base = tmp.path().join("base");
+    gungraun_copy(&base, 1.0);
+    let id = "instructions/mmc/solve_c_1_to_64";
+    let run = |factor: f64, expect: i32, verdict: &str| {
+        let head = tmp.path().join(format!("head-{factor}"));
+        gungraun_copy(&head, factor);
+        gate(tmp.path())
+            .args(["check", "--gungraun-base"])
+            .arg(&base)
+            .arg("--gungraun-dir")
+            .arg(&head)
+            .arg("--criterion-dir")
+            .arg(&none)
+            .arg("--perf-dir")
+            .arg(&none)
+            .assert()
+            .code(expect)
+            .stdout(predicate::str::is_match(format!(r"(?m)^{verdict}\s+{id}\s")).unwrap());
+    };
+    // Exact counts: unchanged is unchanged, 1 % is always seen, 3.5 % fails the gate.
+    run(1.0, 0, "unchanged");
+    run(1.01, 0, "warning");
+    run(1.035, 1, "critical");
+    run(0.98, 0, "improved");
+
+    // Saved into a committed baseline, the count keeps its value and extras.
+    gate(tmp.path())
+        .args(["baseline", "save", "--profile", "p", "--out", "."])
+        .arg("--gungraun-dir")
+        .arg(&base)
+        .arg("--criterion-dir")
+        .arg(&none)
+        .arg("--perf-dir")
+        .arg(&none)
+        .assert()
+        .success();
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("p.json")).unwrap()).unwrap();
+    let e = &saved["benchmarks"][id];
+    assert_eq!(e["source"], "instructions");
+    assert!(e["value"].as_f64().unwrap() > 1000.0, "{e}");
+    assert!(e["extra"]["EstimatedCycles"].as_f64().is_some(), "{e}");
+
+    // A corrupt summary is exit 2, naming the file and the field.
+    let bad = tmp.path().join("bad");
+    gungraun_copy(&bad, 1.0);
+    let f = bad.join(GUNGRAUN_SUMMARY.trim_start_matches("gungraun/"));
+    let text = std::fs::read_to_string(&f)
+        .unwrap()
+        .replacen("\"Ir\"", "\"Irx\"", usize::MAX);
+    std::fs::write(&f, text).unwrap();
+    gate(tmp.path())
+        .args(["check", "--gungraun-base"])
+        .arg(&base)
+        .arg("--gungraun-dir")
+        .arg(&bad)
+        .arg("--criterion-dir")
+        .arg(&none)
+        .arg("--perf-dir")
+        .arg(&none)
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("summary.json")
+                .and(predicate::str::contains("metrics.Ir"))
+                .and(predicate::str::contains("missing")),
+        );
 }

@@ -4,6 +4,7 @@
 mod events;
 mod events_redis;
 mod gate;
+mod instructions;
 mod perf_test_cli;
 mod planner;
 mod ratelimit;

@@ -83,7 +83,9 @@ pub fn brute_force_max_path_cost(costs: &[f64], edges: &[(usize, usize)]) -> f64
     best
 }
 
-/// The process ids of this process's children, zombies included (Linux `/proc`).
+/// The process ids of this process's shell-task children (`sh` or `sleep`, as the
+/// process executor starts them), zombies included (Linux `/proc`). Children other
+/// tests start at the same time (cargo, bench-gate, redis-server) are left out.
 pub fn child_pids() -> Vec<u32> {
     let mut pids = Vec::new();
     if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
@@ -96,6 +98,11 @@ pub fn child_pids() -> Vec<u32> {
             }
         }
     }
+    // `comm` survives in a zombie, unlike `cmdline`.
+    pids.retain(|pid| {
+        std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .is_ok_and(|c| matches!(c.trim(), "sh" | "sleep"))
+    });
     pids
 }
 

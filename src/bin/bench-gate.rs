@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use orchbench::gate::baseline::{Baseline, FORMAT, Fingerprint};
 use orchbench::gate::decide::{Decision, Verdict, decide};
 use orchbench::gate::thresholds::Policy;
-use orchbench::gate::{GateError, Results, calibrate, criterion, perf, report};
+use orchbench::gate::{GateError, Results, Source, calibrate, criterion, gungraun, perf, report};
 
 /// The exit codes, in one place.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +40,46 @@ struct Inputs {
     /// perf-test's JSON reports.
     #[arg(long, default_value = "target/perf")]
     perf_dir: PathBuf,
+    /// gungraun's output (`summary.json` files from `--save-summary=json`).
+    #[arg(long, default_value = "target/gungraun")]
+    gungraun_dir: PathBuf,
+}
+
+/// The reports `check` writes besides the terminal table.
+#[derive(clap::Args)]
+struct Outputs {
+    /// Also write a markdown report here.
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+    /// Also write the decision as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Also write a JUnit XML report here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// When wall-time benchmarks are critical, write a Criterion filter matching exactly
+    /// them here (`^(id|id)$`), so a script can measure them again to confirm
+    /// (scripts/bench-and-gate.sh); the file is removed when there are none.
+    #[arg(long, value_name = "FILE")]
+    rerun_filter: Option<PathBuf>,
+}
+
+/// A Criterion filter (a regex on full ids) matching exactly `ids`.
+fn exact_filter<'a>(ids: impl Iterator<Item = &'a str>) -> String {
+    let escaped: Vec<String> = ids
+        .map(|id| {
+            id.chars()
+                .map(|c| {
+                    if "\\.+*?()|[]{}^$#&-~".contains(c) {
+                        format!("\\{c}")
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    format!("^({})$", escaped.join("|"))
 }
 
 #[derive(Subcommand)]
@@ -49,27 +89,27 @@ enum Command {
         #[command(flatten)]
         inputs: Inputs,
         /// A committed baseline file.
-        #[arg(long, conflicts_with_all = ["criterion_baseline", "profile"])]
+        #[arg(long, conflicts_with = "profile")]
         baseline: Option<PathBuf>,
         /// Shorthand for `--baseline baselines/NAME.json`.
-        #[arg(long, conflicts_with = "criterion_baseline")]
+        #[arg(long)]
         profile: Option<String>,
         /// Compare Criterion's `new` results with the baseline saved under this name on
         /// the same runner (`cargo bench -- --save-baseline NAME`): the recommended PR mode.
+        /// With `--baseline`/`--profile` too, wall time is judged on this same-runner pair
+        /// and everything else (instruction counts, perf-test metrics) on the committed file.
         #[arg(long)]
         criterion_baseline: Option<String>,
+        /// Instruction counts of the base measured on this runner (a copy of
+        /// target/gungraun from the base's bench run): they replace the committed
+        /// baseline's, so instruction counts are judged on the same machine and toolchain.
+        #[arg(long, value_name = "DIR")]
+        gungraun_base: Option<PathBuf>,
         /// The policy file (default: thresholds.toml if present, else the built-in one).
         #[arg(long)]
         thresholds: Option<PathBuf>,
-        /// Also write a markdown report here.
-        #[arg(long)]
-        markdown: Option<PathBuf>,
-        /// Also write the decision as JSON here.
-        #[arg(long)]
-        json: Option<PathBuf>,
-        /// Also write a JUnit XML report here.
-        #[arg(long)]
-        junit: Option<PathBuf>,
+        #[command(flatten)]
+        outputs: Outputs,
         /// No colours, even on a terminal.
         #[arg(long)]
         no_color: bool,
@@ -77,6 +117,10 @@ enum Command {
         /// checks that the gate catches a regression of that size on real noise.
         #[arg(long, value_name = "FACTOR")]
         synthetic_regression: Option<f64>,
+        /// Which results `--synthetic-regression` scales: wall_time (the default),
+        /// instructions or perf.
+        #[arg(long, value_name = "SOURCE", default_value = "wall_time", value_parser = parse_source)]
+        synthetic_source: Source,
     },
     /// From two runs of the same code (A/A): each benchmark's noise band, and the false
     /// alarms the current thresholds would have raised.
@@ -84,17 +128,18 @@ enum Command {
         /// The first run's Criterion directory (a copy of target/criterion).
         #[arg(long)]
         a: PathBuf,
-        /// The second run's Criterion directory.
-        #[arg(long)]
-        b: PathBuf,
+        /// A later run's Criterion directory; repeat for more runs (the band is the
+        /// largest change seen between any two of them).
+        #[arg(long, required = true)]
+        b: Vec<PathBuf>,
         /// The policy file (default: thresholds.toml if present, else the built-in one).
         #[arg(long)]
         thresholds: Option<PathBuf>,
         /// Write the noise bands here (JSON), for `baseline save --calibration`.
         #[arg(long)]
         save: Option<PathBuf>,
-        /// Also scale B's wall-time samples by this factor (e.g. 1.15) and report whether
-        /// every benchmark with a noise band under 5 % is then judged critical.
+        /// Also scale the first B run's wall-time samples by this factor (e.g. 1.15) and
+        /// report whether every benchmark with a noise band under 5 % is then critical.
         #[arg(long)]
         synthetic_regression: Option<f64>,
     },
@@ -118,9 +163,21 @@ enum BaselineCommand {
         /// Noise bands from `bench-gate calibrate --save FILE`, stored with the results.
         #[arg(long)]
         calibration: Option<PathBuf>,
+        /// Another A/A run's Criterion directory (repeatable): each benchmark is then
+        /// stored from its median run among `--criterion-dir` and these, so the
+        /// baseline sits in the middle of the noise rather than at one edge.
+        #[arg(long)]
+        median_of: Vec<PathBuf>,
         #[command(flatten)]
         inputs: Inputs,
     },
+}
+
+fn parse_source(s: &str) -> Result<Source, String> {
+    [Source::WallTime, Source::Instructions, Source::Perf]
+        .into_iter()
+        .find(|x| x.name() == s)
+        .ok_or_else(|| format!("{s:?}: use wall_time, instructions or perf"))
 }
 
 fn load_current(inputs: &Inputs, which: &str) -> Result<Results, GateError> {
@@ -129,15 +186,19 @@ fn load_current(inputs: &Inputs, which: &str) -> Result<Results, GateError> {
     } else {
         Results::new()
     };
-    for (id, e) in perf::load(&inputs.perf_dir)? {
+    for (id, e) in perf::load(&inputs.perf_dir)?
+        .into_iter()
+        .chain(gungraun::load(&inputs.gungraun_dir)?)
+    {
         results.insert(id, e);
     }
     if results.is_empty() {
         return Err(GateError::NoResults(format!(
-            "no results found: nothing under {}/**/{which}/benchmark.json nor in {}/*.json \
-             (run `cargo bench` first)",
+            "no results found: nothing under {}/**/{which}/benchmark.json, {}/*.json \
+             nor {}/**/summary.json (run `cargo bench` first)",
             inputs.criterion_dir.display(),
-            inputs.perf_dir.display()
+            inputs.perf_dir.display(),
+            inputs.gungraun_dir.display()
         )));
     }
     Ok(results)
@@ -165,30 +226,47 @@ fn check(
     inputs: &Inputs,
     baseline: Option<PathBuf>,
     criterion_baseline: Option<String>,
+    gungraun_base: Option<&Path>,
     thresholds: Option<&Path>,
-    markdown: Option<&Path>,
-    json: Option<&Path>,
-    junit: Option<&Path>,
+    outputs: &Outputs,
     colour: bool,
-    synthetic_regression: Option<f64>,
+    synthetic: (Option<f64>, Source),
 ) -> Result<Exit, GateError> {
+    let (synthetic_regression, synthetic_source) = synthetic;
     let policy = policy(thresholds)?;
     let (current, base, incomparable, against) = match (baseline, criterion_baseline) {
-        (_, Some(name)) => {
+        (committed, Some(name)) => {
             let current = load_current(inputs, "new")?;
-            let base = criterion::load(&inputs.criterion_dir, &name)?;
+            let mut base = criterion::load(&inputs.criterion_dir, &name)?;
             if base.is_empty() {
                 return Err(GateError::NoResults(format!(
                     "no Criterion baseline named {name:?} under {} (save one with `cargo bench -- --save-baseline {name}`)",
                     inputs.criterion_dir.display()
                 )));
             }
-            (
-                current,
-                base,
-                Vec::new(),
-                format!("Criterion baseline {name:?} (same runner)"),
-            )
+            let mut against = format!("Criterion baseline {name:?} (same runner)");
+            let mut incomparable = Vec::new();
+            if let Some(path) = committed {
+                // Wall time from the same-runner pair; the other sources from the file.
+                let b = Baseline::load(&path)?;
+                incomparable = Fingerprint::current()
+                    .incomparable(&b.fingerprint)
+                    .into_iter()
+                    .filter(|(s, _)| *s != Source::WallTime)
+                    .collect();
+                for (id, e) in b.benchmarks {
+                    if e.source != Source::WallTime {
+                        base.insert(id, e);
+                    }
+                }
+                against += &format!(
+                    " for wall time, {} ({}, {}) for the rest",
+                    path.display(),
+                    b.fingerprint.cpu_model,
+                    b.fingerprint.date
+                );
+            }
+            (current, base, incomparable, against)
         }
         (Some(path), None) => {
             let current = load_current(inputs, "new")?;
@@ -206,16 +284,41 @@ fn check(
                 ),
             )
         }
+        (None, None) if gungraun_base.is_some() => (
+            load_current(inputs, "new")?,
+            Results::new(),
+            Vec::new(),
+            String::new(),
+        ),
         (None, None) => {
             return Err(GateError::NoResults(
-                "no baseline given: use --baseline FILE, --profile NAME or --criterion-baseline NAME".into(),
+                "no baseline given: use --baseline FILE, --profile NAME, --criterion-baseline NAME or --gungraun-base DIR".into(),
             ));
         }
     };
+    let (mut base, mut incomparable, mut against) = (base, incomparable, against);
+    if let Some(dir) = gungraun_base {
+        if !dir.is_dir() {
+            return Err(GateError::NoResults(format!(
+                "--gungraun-base {}: not a directory (copy target/gungraun after the base's bench run)",
+                dir.display()
+            )));
+        }
+        base.retain(|_, e| e.source != Source::Instructions);
+        base.extend(gungraun::load(dir)?);
+        incomparable.retain(|(s, _)| *s != Source::Instructions);
+        if !against.is_empty() {
+            against += "; ";
+        }
+        against += &format!("instruction counts: {} (same runner)", dir.display());
+    }
     let current = match synthetic_regression {
         Some(f) if f.is_finite() && f > 0.0 => {
-            println!("bench-gate: wall-time samples multiplied by {f} (--synthetic-regression)");
-            orchbench::gate::decide::scaled(&current, orchbench::gate::Source::WallTime, f)
+            println!(
+                "bench-gate: {} results multiplied by {f} (--synthetic-regression)",
+                synthetic_source.name()
+            );
+            orchbench::gate::decide::scaled(&current, synthetic_source, f)
         }
         Some(f) => {
             return Err(GateError::NoResults(format!(
@@ -231,14 +334,30 @@ fn check(
         policy.path.display()
     );
     print!("{}", report::terminal(&decision, colour));
-    if let Some(p) = markdown {
+    if let Some(p) = &outputs.markdown {
         write(p, &report::markdown(&decision))?;
     }
-    if let Some(p) = json {
+    if let Some(p) = &outputs.json {
         write(p, &report::json(&decision))?;
     }
-    if let Some(p) = junit {
+    if let Some(p) = &outputs.junit {
         write(p, &report::junit(&decision))?;
+    }
+    if let Some(p) = &outputs.rerun_filter {
+        let mut critical = decision
+            .comparisons
+            .iter()
+            .filter(|c| c.verdict == Verdict::Critical && c.source == Source::WallTime)
+            .map(|c| c.id.as_str())
+            .peekable();
+        if critical.peek().is_some() {
+            write(p, &(exact_filter(critical) + "\n"))?;
+        } else if p.exists() {
+            std::fs::remove_file(p).map_err(|e| GateError::Io {
+                path: p.clone(),
+                source: e,
+            })?;
+        }
     }
     if decision.judged == 0 {
         return Err(GateError::NoResults(
@@ -259,12 +378,12 @@ fn run(cli: Cli) -> Result<Exit, GateError> {
             baseline,
             profile,
             criterion_baseline,
+            gungraun_base,
             thresholds,
-            markdown,
-            json,
-            junit,
+            outputs,
             no_color,
             synthetic_regression,
+            synthetic_source,
         } => {
             let baseline = baseline
                 .or_else(|| profile.map(|p| PathBuf::from("baselines").join(format!("{p}.json"))));
@@ -275,12 +394,11 @@ fn run(cli: Cli) -> Result<Exit, GateError> {
                 &inputs,
                 baseline,
                 criterion_baseline,
+                gungraun_base.as_deref(),
                 thresholds.as_deref(),
-                markdown.as_deref(),
-                json.as_deref(),
-                junit.as_deref(),
+                &outputs,
                 colour,
-                synthetic_regression,
+                (synthetic_regression, synthetic_source),
             )
         }
         Command::Calibrate {
@@ -301,11 +419,12 @@ fn run(cli: Cli) -> Result<Exit, GateError> {
                 }
                 Ok(r)
             };
-            let (ra, rb) = (load(&a)?, load(&b)?);
-            let aa = calibrate::calibrate(&ra, &rb, &policy)?;
+            let ra = load(&a)?;
+            let rbs = b.iter().map(|d| load(d)).collect::<Result<Vec<_>, _>>()?;
+            let aa = calibrate::calibrate(&ra, &rbs, &policy)?;
             println!(
-                "bench-gate calibrate: {} (B) against {} (A), policy {}\n",
-                b.display(),
+                "bench-gate calibrate: {} run(s) against {} (A), policy {}\n",
+                b.len(),
                 a.display(),
                 policy.path.display()
             );
@@ -318,8 +437,8 @@ fn run(cli: Cli) -> Result<Exit, GateError> {
             let (warnings, criticals) = aa.false_alarms();
             let n = aa.compared().max(1) as f64;
             println!(
-                "\nfalse alarms of the current thresholds (before noise bands): {criticals} critical ({:.1} %), \
-                 {warnings} warning ({:.1} %) of {} compared",
+                "\nfalse alarms of the current thresholds (before noise bands), all runs against A: {criticals} critical ({:.1} %), \
+                 {warnings} warning ({:.1} %) of {} comparisons",
                 100.0 * criticals as f64 / n,
                 100.0 * warnings as f64 / n,
                 aa.compared()
@@ -332,7 +451,7 @@ fn run(cli: Cli) -> Result<Exit, GateError> {
                 }
                 let (eligible, caught, escaped) = calibrate::synthetic_regression(
                     &ra,
-                    &rb,
+                    &rbs[0],
                     &aa.calibration,
                     &policy,
                     factor,
@@ -362,6 +481,7 @@ fn run(cli: Cli) -> Result<Exit, GateError> {
                     profile,
                     out,
                     calibration,
+                    median_of,
                     inputs,
                 },
         } => {
@@ -371,6 +491,20 @@ fn run(cli: Cli) -> Result<Exit, GateError> {
                 )));
             }
             let mut results = load_current(&inputs, "new")?;
+            if !median_of.is_empty() {
+                let mut runs = vec![results];
+                for dir in &median_of {
+                    let r = criterion::load(dir, "new")?;
+                    if r.is_empty() {
+                        return Err(GateError::NoResults(format!(
+                            "--median-of {}: no Criterion results (nothing under */new/benchmark.json)",
+                            dir.display()
+                        )));
+                    }
+                    runs.push(r);
+                }
+                results = calibrate::median_run(&runs);
+            }
             if let Some(path) = calibration {
                 let c: calibrate::Calibration = orchbench::gate::read_json_file(&path)?;
                 calibrate::apply(&mut results, &c);

@@ -7,7 +7,8 @@
 //!   samples show it (one-sided Mann–Whitney U), with Holm's correction across every
 //!   wall-time benchmark so the suite-wide false-alarm rate stays at `alpha`.
 //!   Improvements are judged the same way, in their own family.
-//! - No relative level is applied tighter than the benchmark's calibrated noise band.
+//! - No relative level is applied tighter than the benchmark's calibrated noise band
+//!   (the critical one not tighter than `noise_margin` × the band).
 //! - Absolute bounds (SLOs) are checked on every run, baseline or not.
 //! - A source whose environment differs where it matters (instruction counts across
 //!   rustc or valgrind versions) is `incomparable`, not judged.
@@ -268,10 +269,15 @@ pub fn decide(
         }
         judged += 1;
 
-        // Relative levels, never tighter than the calibrated noise band.
+        // Relative levels, never tighter than the calibrated noise band: a warning needs
+        // a change beyond anything the A/A runs showed, a critical one `noise_margin`
+        // times that (the band is the largest of a few A/A changes; a later run can
+        // exceed it by chance, rarely by half again).
         let noise = b.noise.unwrap_or(0.0).max(entry.noise.unwrap_or(0.0));
         let warn = levels.relative_warning().map(|w| w.max(noise));
-        let crit = levels.relative_critical().map(|c| c.max(noise));
+        let crit = levels
+            .relative_critical()
+            .map(|c| c.max(noise * policy.noise_margin));
         comparison.levels = match (warn, crit) {
             (Some(w), Some(c)) => Some([w, c]),
             (Some(w), None) => Some([w, f64::INFINITY]),
@@ -470,13 +476,25 @@ mod tests {
         assert_eq!(d.comparisons[0].verdict, Verdict::Critical);
         let d = decide(
             &set(vec![c]),
-            Some(&set(vec![noisy])),
+            Some(&set(vec![noisy.clone()])),
             &Policy::builtin(),
             &[],
         )
         .unwrap();
         assert_eq!(d.comparisons[0].verdict, Verdict::Unchanged);
-        assert_eq!(d.comparisons[0].levels, Some([0.2, 0.2]));
+        // Warning at the band, critical at noise_margin (1.5) × the band.
+        let levels = d.comparisons[0].levels.unwrap();
+        assert!((levels[0] - 0.2).abs() < 1e-12 && (levels[1] - 0.3).abs() < 1e-12);
+        for (value, verdict) in [(125.0, Verdict::Warning), (135.0, Verdict::Critical)] {
+            let d = decide(
+                &set(vec![wall("x", value, 0.01)]),
+                Some(&set(vec![noisy.clone()])),
+                &Policy::builtin(),
+                &[],
+            )
+            .unwrap();
+            assert_eq!(d.comparisons[0].verdict, verdict, "{value}");
+        }
     }
 
     #[test]

@@ -2,11 +2,12 @@
 //! benchmark and a PR verdict (exit code).
 //!
 //! Split as input → decision → output (critcmp's layout):
-//! - input: [`criterion`] (Criterion's `target/criterion` tree), [`perf`] (`perf-test`
-//!   JSON reports), [`baseline`] (committed baselines with their environment
-//!   fingerprint), [`thresholds`] (the policy file);
+//! - input: [`criterion`] (Criterion's `target/criterion` tree), [`gungraun`]
+//!   (callgrind instruction-count summaries), [`perf`] (`perf-test` JSON reports),
+//!   [`baseline`] (committed baselines with their environment fingerprint),
+//!   [`thresholds`] (the policy file);
 //! - decision: [`decide`](mod@decide), pure (no I/O), on top of [`stats`] (Mann–Whitney U, Holm);
-//!   [`calibrate`] measures noise bands and false alarms from an A/A pair;
+//!   [`calibrate`] measures noise bands and false alarms from A/A runs;
 //! - output: [`report`] (terminal table, markdown, JSON, JUnit).
 //!
 //! `gate` never imports the engine modules: it is a general comparator for any
@@ -16,6 +17,7 @@ pub mod baseline;
 pub mod calibrate;
 pub mod criterion;
 pub mod decide;
+pub mod gungraun;
 pub mod model;
 pub mod perf;
 pub mod report;

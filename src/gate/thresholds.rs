@@ -3,16 +3,17 @@
 //! ```toml
 //! [defaults]                 # every benchmark no rule matches
 //! warning  = "5%"            # relative change in the metric's bad direction
-//! critical = "10%"
+//! critical = "8%"
 //! alpha    = 0.01            # suite-wide false-alarm rate for wall time (Holm)
+//! noise_margin = 1.5         # critical is never tighter than 1.5 × the noise band
 //!
 //! [defaults.instructions]    # per-source defaults: instructions, wall_time, perf
-//! warning  = "1%"
+//! warning  = "0.5%"
 //! critical = "3%"
 //!
 //! [[rule]]                   # the first rule whose glob matches the id sets its levels
 //! match    = "graph_planning/plan/1000"
-//! critical = ["10%", "1s"]   # a list: any bound crossed gives the level
+//! critical = ["8%", "1s"]    # a list: any bound crossed gives the level
 //! ```
 //!
 //! A level is a relative change (`"5%"`) or an absolute bound with a unit (`"1s"`,
@@ -175,6 +176,7 @@ struct RawDefaults {
     warning: Option<OneOrMany>,
     critical: Option<OneOrMany>,
     alpha: Option<f64>,
+    noise_margin: Option<f64>,
     instructions: Option<RawLevels>,
     wall_time: Option<RawLevels>,
     perf: Option<RawLevels>,
@@ -221,19 +223,23 @@ pub struct Policy {
     per_source: Vec<(Source, Levels)>,
     /// The suite-wide false-alarm rate for wall-time regressions (Holm), default 0.01.
     pub alpha: f64,
+    /// The critical level is never tighter than this multiple of a benchmark's
+    /// calibrated noise band (the warning level never tighter than the band), default 1.5.
+    pub noise_margin: f64,
     /// The rules, in order.
     pub rules: Vec<Rule>,
 }
 
-/// The defaults used when no thresholds file is given: 5 %/10 % wall time, 1 %/3 %
-/// instructions, 10 %/20 % perf metrics, α = 0.01.
+/// The defaults used when no thresholds file is given: 5 %/8 % wall time, 0.5 %/3 %
+/// instructions, 10 %/20 % perf metrics, α = 0.01, noise margin 1.5.
 pub const DEFAULT_POLICY: &str = r#"
 [defaults]
 warning = "5%"
-critical = "10%"
+critical = "8%"
 alpha = 0.01
+noise_margin = 1.5
 [defaults.instructions]
-warning = "1%"
+warning = "0.5%"
 critical = "3%"
 [defaults.perf]
 warning = "10%"
@@ -275,12 +281,19 @@ impl Policy {
             warning: bounds("defaults.warning".into(), d.warning)?
                 .unwrap_or_else(|| vec![Bound::Relative(0.05)]),
             critical: bounds("defaults.critical".into(), d.critical)?
-                .unwrap_or_else(|| vec![Bound::Relative(0.10)]),
+                .unwrap_or_else(|| vec![Bound::Relative(0.08)]),
         };
         let alpha = d.alpha.unwrap_or(0.01);
         if !(alpha > 0.0 && alpha < 1.0) {
             return Err(err(format!(
                 "defaults.alpha: {alpha} is not a probability in (0, 1)"
+            )));
+        }
+        let noise_margin = d.noise_margin.unwrap_or(1.5);
+        if !(noise_margin.is_finite() && noise_margin >= 1.0) {
+            return Err(err(format!(
+                "defaults.noise_margin: {noise_margin} must be a finite number >= 1 \
+                 (a critical level tighter than the measured noise would fire on noise)"
             )));
         }
         let mut per_source = Vec::new();
@@ -333,6 +346,7 @@ impl Policy {
             defaults,
             per_source,
             alpha,
+            noise_margin,
             rules,
         })
     }
@@ -458,6 +472,8 @@ mod tests {
         assert!(e.contains("sets neither"), "{e}");
         let e = parse("[defaults]\nalpha = 2.0\n").unwrap_err();
         assert!(e.contains("defaults.alpha"), "{e}");
+        let e = parse("[defaults]\nnoise_margin = 0.5\n").unwrap_err();
+        assert!(e.contains("defaults.noise_margin: 0.5"), "{e}");
         let e = parse("[defaults]\n[[rule]]\nmatch = \"a\"\nsource = \"gpu\"\ncritical = \"1%\"\n")
             .unwrap_err();
         assert!(e.contains("gpu"), "{e}");
