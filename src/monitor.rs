@@ -80,9 +80,12 @@ pub struct MonitorReport {
     pub rss_peak: u64,
     /// Mean RSS, bytes.
     pub rss_mean: u64,
-    /// Mean CPU use, percent of one core.
+    /// Mean CPU use, percent of one core: all CPU time over all wall time (each window
+    /// weighted by its length).
     pub cpu_mean: f64,
-    /// Highest CPU use in one interval, percent of one core.
+    /// Highest CPU use in one full interval, percent of one core. The last window,
+    /// cut short by `stop`, is left out: with CPU time counted in 10 ms ticks, one tick
+    /// in a 3 ms window would read 330 %.
     pub cpu_peak: f64,
     /// Most child processes seen at once.
     pub children_peak: usize,
@@ -111,6 +114,7 @@ pub struct ResourceMonitor {
     stop: Arc<AtomicBool>,
     live: Arc<Live>,
     thread: JoinHandle<(Vec<Sample>, Duration)>,
+    interval: Duration,
 }
 
 impl ResourceMonitor {
@@ -123,6 +127,7 @@ impl ResourceMonitor {
         let pid = sysinfo::get_current_pid().map_err(|e| MonitorError::System(e.to_string()))?;
         let stop = Arc::new(AtomicBool::new(false));
         let live = Arc::new(Live::default());
+        let interval = config.interval;
         let thread = {
             let (stop, live) = (stop.clone(), live.clone());
             std::thread::Builder::new()
@@ -130,7 +135,12 @@ impl ResourceMonitor {
                 .spawn(move || sample_loop(system, pid, config, &stop, &live))
                 .map_err(MonitorError::Thread)?
         };
-        Ok(ResourceMonitor { stop, live, thread })
+        Ok(ResourceMonitor {
+            stop,
+            live,
+            thread,
+            interval,
+        })
     }
 
     /// The latest RSS (bytes) and CPU (% of one core); zeros before the first sample.
@@ -148,7 +158,7 @@ impl ResourceMonitor {
         // The sampling thread does not panic (it only reads sysinfo), but if it did,
         // report no samples rather than propagate the panic.
         let (samples, cost) = self.thread.join().unwrap_or_default();
-        summarise(&samples, cost)
+        summarise(&samples, cost, self.interval)
     }
 }
 
@@ -176,6 +186,10 @@ fn sample_loop(
             pids.extend(children_of(pid));
         }
         system.refresh_processes_specifics(ProcessesToUpdate::Some(&pids), true, kind);
+        // The wall clock is read right at the refresh, the moment the CPU times are:
+        // reading it later, after a preemption, would divide one window's CPU time by
+        // a shorter or longer wall interval (a 50 ms window once showed 320 % here).
+        let now = Instant::now();
         let (mut rss, mut cpu_delta_ms) = (0u64, 0u64);
         let mut children = 0;
         for (i, p) in pids.iter().enumerate() {
@@ -187,7 +201,6 @@ fn sample_loop(
                 children += usize::from(i > 0);
             }
         }
-        let now = Instant::now();
         let wall_ms = now.duration_since(last).as_secs_f64() * 1e3;
         last = now;
         let cpu = if wall_ms > 0.0 {
@@ -200,7 +213,7 @@ fn sample_loop(
         live.cpu_centi
             .store((cpu * 100.0) as u64, Ordering::Relaxed);
         samples.push(Sample {
-            at_s: start.elapsed().as_secs_f64(),
+            at_s: now.duration_since(start).as_secs_f64(),
             rss_bytes: rss,
             cpu_percent: cpu,
             children,
@@ -234,14 +247,20 @@ fn children_of(pid: Pid) -> Vec<Pid> {
     children
 }
 
-fn summarise(samples: &[Sample], cost: Duration) -> MonitorReport {
+fn summarise(samples: &[Sample], cost: Duration, interval: Duration) -> MonitorReport {
     let Some(first) = samples.first() else {
         return MonitorReport::default();
     };
     let last = samples.last().unwrap_or(first);
     let n = samples.len();
     // The first CPU reading has no previous refresh to compare with; leave it out.
-    let cpu: Vec<f64> = samples.iter().skip(1).map(|s| s.cpu_percent).collect();
+    // Each later one covers the window since the sample before it.
+    let windows: Vec<(f64, f64)> = samples
+        .windows(2)
+        .map(|w| (w[1].cpu_percent, w[1].at_s - w[0].at_s))
+        .collect();
+    let wall: f64 = windows.iter().map(|&(_, len)| len).sum();
+    let full = interval.as_secs_f64() * 0.9;
     MonitorReport {
         samples: n,
         duration_s: last.at_s,
@@ -250,12 +269,16 @@ fn summarise(samples: &[Sample], cost: Duration) -> MonitorReport {
         rss_min: samples.iter().map(|s| s.rss_bytes).min().unwrap_or(0),
         rss_peak: samples.iter().map(|s| s.rss_bytes).max().unwrap_or(0),
         rss_mean: samples.iter().map(|s| s.rss_bytes).sum::<u64>() / n as u64,
-        cpu_mean: if cpu.is_empty() {
-            0.0
+        cpu_mean: if wall > 0.0 {
+            windows.iter().map(|&(cpu, len)| cpu * len).sum::<f64>() / wall
         } else {
-            cpu.iter().sum::<f64>() / cpu.len() as f64
+            0.0
         },
-        cpu_peak: cpu.iter().copied().fold(0.0, f64::max),
+        cpu_peak: windows
+            .iter()
+            .filter(|&&(_, len)| len >= full)
+            .map(|&(cpu, _)| cpu)
+            .fold(0.0, f64::max),
         children_peak: samples.iter().map(|s| s.children).max().unwrap_or(0),
         sample_cost_us: cost.as_secs_f64() * 1e6 / n as f64,
     }

@@ -160,3 +160,332 @@ fn tools_reports_efficiency_and_memory() {
     assert!(row["parallel_s"].as_f64().unwrap() < 0.05, "{row}");
     assert!(row["sequential_s"].as_f64().unwrap() >= 0.1, "{row}");
 }
+
+/// The gate's perf loader must read what perf-test writes.
+fn gate_metrics(dir: &std::path::Path) -> orchbench::gate::Results {
+    orchbench::gate::perf::load(dir).expect("bench-gate reads perf-test's report")
+}
+
+#[test]
+fn a_load_test_reports_every_figure_and_a_gate_readable_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("quick.json");
+    perf_test()
+        .args(["--config", "quick", "--json"])
+        .arg(&json)
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("Config: quick")
+                .and(predicate::str::contains("Total tasks: 50"))
+                .and(predicate::str::contains(
+                    "Tasks: 50 completed, 0 failed, 0 not run",
+                ))
+                .and(predicate::str::contains("p50 / p95 / p99 / p99.9"))
+                .and(predicate::str::contains("Run submission:"))
+                .and(predicate::str::contains("Task completion:"))
+                .and(predicate::str::contains("RSS initial / final / peak"))
+                .and(predicate::str::contains("Peak worker count: 20")),
+        )
+        // Not a terminal: plain progress lines.
+        .stderr(predicate::str::contains("Progress: 50/50 tasks"));
+    let m = gate_metrics(dir.path());
+    // 50 tasks of 0.1 s on 20 workers: 3 waves, so at least 0.3 s, and each latency at
+    // least the task's duration.
+    assert!(
+        m["perf/quick/duration"].value >= 0.3e9,
+        "{:?}",
+        m["perf/quick/duration"]
+    );
+    assert!(m["perf/quick/latency_p50"].value >= 0.1e9);
+    assert!(m["perf/quick/completion_rate"].value > 0.0);
+    assert_eq!(m["perf/quick/failed"].value, 0.0);
+    for key in [
+        "latency_p999",
+        "overhead_p99",
+        "submission_rate",
+        "rss_peak",
+        "cpu_avg",
+        "efficiency",
+    ] {
+        assert!(
+            m.contains_key(&format!("perf/quick/{key}")),
+            "{key} missing"
+        );
+    }
+}
+
+#[test]
+fn chains_and_dags_run_in_dependency_order() {
+    // A chain of 4 tasks of 50 ms can take no less than 200 ms, even on 8 workers.
+    let dir = tempfile::tempdir().unwrap();
+    perf_test()
+        .args([
+            "--runs",
+            "3",
+            "--tasks-per-run",
+            "4",
+            "--duration",
+            "0.05",
+            "--workers",
+            "8",
+        ])
+        .args(["--shape", "chain", "--json"])
+        .arg(dir.path().join("c.json"))
+        .assert()
+        .success();
+    let m = gate_metrics(dir.path());
+    assert!(
+        m["perf/custom/duration"].value >= 0.2e9,
+        "{:?}",
+        m["perf/custom/duration"]
+    );
+    assert!(
+        m["perf/custom/duration"].value < 0.5e9,
+        "{:?}",
+        m["perf/custom/duration"]
+    );
+    perf_test()
+        .args([
+            "--runs",
+            "2",
+            "--tasks-per-run",
+            "30",
+            "--duration",
+            "0",
+            "--shape",
+            "dag",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Tasks: 60 completed"));
+}
+
+#[test]
+fn process_tasks_run_as_shell_commands_and_failures_keep_partial_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("p.json");
+    perf_test()
+        .args(["--runs", "2", "--tasks-per-run", "3", "--duration", "0.01"])
+        .args(["--executor", "process", "--compare-xargs", "--json"])
+        .arg(&json)
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("sh -c 'sleep 0.01'")
+                .and(predicate::str::contains("through `xargs -P 20 -n 1 sh -c`")),
+        );
+    // A failing command: every task fails, the report is still written, exit 1.
+    perf_test()
+        .args(["--runs", "2", "--tasks-per-run", "3", "--duration", "0"])
+        .args([
+            "--executor",
+            "process",
+            "--shape",
+            "chain",
+            "--command",
+            "exit 3",
+            "--json",
+        ])
+        .arg(&json)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "Tasks: 0 completed, 2 failed, 4 not run",
+        ))
+        .stderr(predicate::str::contains(
+            "6 of 6 tasks failed or could not run",
+        ));
+    assert_eq!(gate_metrics(dir.path())["perf/custom/failed"].value, 6.0);
+}
+
+/// A run that cannot finish stops at its time limit: exit 3, the report of what ended is
+/// written, and the commands still running are killed (shell and what it forked).
+#[test]
+fn a_run_past_its_time_limit_stops_with_exit_3_and_partial_results() {
+    let marker = "sleep 29.25";
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("t.json");
+    let started = std::time::Instant::now();
+    perf_test()
+        .args([
+            "--runs",
+            "3",
+            "--tasks-per-run",
+            "2",
+            "--duration",
+            "0",
+            "--workers",
+            "1",
+        ])
+        .args([
+            "--executor",
+            "process",
+            "--shape",
+            "chain",
+            "--timeout",
+            "1.5",
+        ])
+        .args([
+            "--command",
+            &format!(
+                "test -e {0}/done && {marker}; touch {0}/done",
+                dir.path().display()
+            ),
+        ])
+        .arg("--json")
+        .arg(&json)
+        .assert()
+        .code(3)
+        .stdout(predicate::str::contains("TIMED OUT after 1.5s"))
+        .stderr(predicate::str::contains(
+            "the run hit its time limit of 1.5s",
+        ));
+    // Nothing hangs: the limit, plus the shutdown, well under the 29 s sleeps.
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    // One worker: the first task to run completes (it finds no `done` file); the next
+    // one hangs in the sleep and is cancelled, and the other four never start.
+    let m = gate_metrics(dir.path());
+    assert_eq!(m["perf/custom/failed"].value, 5.0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !crate::util::processes_with(marker).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "left running: {:?}",
+            crate::util::processes_with(marker)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn bad_load_test_input_is_exit_2_naming_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["--config".into(), "nightly".into()],
+            "no such config; the built-in ones are quick, standard, heavy, latency, memory",
+        ),
+        (
+            vec![
+                "--runs".into(),
+                "0".into(),
+                "--tasks-per-run".into(),
+                "5".into(),
+                "--duration".into(),
+                "0.1".into(),
+            ],
+            "--runs must be a positive count, got 0",
+        ),
+        (
+            vec![
+                "--runs".into(),
+                "-3".into(),
+                "--tasks-per-run".into(),
+                "5".into(),
+                "--duration".into(),
+                "0.1".into(),
+            ],
+            "--runs must be a positive count, got -3",
+        ),
+        (
+            vec![
+                "--config".into(),
+                "quick".into(),
+                "--duration".into(),
+                "-1".into(),
+            ],
+            "--duration must be seconds",
+        ),
+        (
+            vec!["--runs".into(), "5".into()],
+            "give all three of --runs, --tasks-per-run and --duration",
+        ),
+        (vec![], "give --config NAME"),
+        (
+            vec!["--config".into(), "quick".into(), "--compare-xargs".into()],
+            "--compare-xargs needs --executor process",
+        ),
+        (
+            vec![
+                "--config".into(),
+                "quick".into(),
+                "--shape".into(),
+                "tree".into(),
+            ],
+            "use fanout, chain or dag",
+        ),
+        (
+            vec![
+                "--config".into(),
+                "quick".into(),
+                "--timeout".into(),
+                "0".into(),
+            ],
+            "--timeout must be seconds in (0, 86400], got 0",
+        ),
+    ];
+    for (args, message) in cases {
+        perf_test()
+            .args(&args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(message));
+    }
+    // A malformed config file: the file, the line and the key.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "runs = 10\ntasks_per_run = 5\nduration = 0.1\nworkerz = 3\n",
+    )
+    .unwrap();
+    perf_test()
+        .arg("--config")
+        .arg(&bad)
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("bad.toml")
+                .and(predicate::str::contains("line 4"))
+                .and(predicate::str::contains("workerz")),
+        );
+    std::fs::write(&bad, "runs = 10\ntasks_per_run = -5\nduration = 0.1\n").unwrap();
+    perf_test()
+        .arg("--config")
+        .arg(&bad)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "tasks_per_run: must be a positive count, got -5",
+        ));
+}
+
+#[test]
+fn all_runs_every_config_into_timestamped_results() {
+    let dir = tempfile::tempdir().unwrap();
+    perf_test()
+        .current_dir(dir.path())
+        .args(["--all", "--results-dir", "out"])
+        .assert()
+        .success();
+    let mut names: Vec<String> = std::fs::read_dir(dir.path().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 10, "{names:?}");
+    for config in ["heavy", "latency", "memory", "quick", "standard"] {
+        for ext in ["json", "txt"] {
+            assert!(
+                names
+                    .iter()
+                    .any(|n| n.ends_with(&format!("Z-{config}.{ext}"))),
+                "{config}.{ext} in {names:?}"
+            );
+        }
+    }
+    // The JSON files are the gate's format; the reports for target/perf too.
+    assert_eq!(gate_metrics(&dir.path().join("target/perf")).len() % 5, 0);
+    let m = gate_metrics(&dir.path().join("out"));
+    assert!(m.contains_key("perf/memory/rss_growth"));
+}

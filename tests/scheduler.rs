@@ -169,56 +169,57 @@ fn process_tasks_succeed_fail_and_report_why() {
     });
 }
 
+/// Process tasks cancelled by a shutdown are killed and reaped: none is left running,
+/// and not even a zombie (its /proc entry would stay until reaped). Each test marks its
+/// commands with its own sleep length, so tests running at the same time in this
+/// binary cannot confuse each other's processes.
 #[test]
 fn cancelled_processes_are_killed_and_reaped() {
+    let marker = "sleep 30.5";
     runtime().block_on(async {
         let pool = Pool::new(PoolConfig::with_workers(3)).unwrap();
         for _ in 0..3 {
-            pool.submit(Task::process("sleep 30")).await.unwrap();
+            pool.submit(Task::process(marker)).await.unwrap();
         }
-        // Wait until the three children exist.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while util::child_pids().len() < 3 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert_eq!(
-            util::child_pids().len(),
-            3,
-            "the processes should be running"
-        );
+        let pids = util::wait_for_processes(marker, 3).await;
         let report = pool.shutdown(Shutdown::Cancel).await;
         assert_eq!(report.cancelled, 3);
-        // Killed and reaped: not even a zombie is left.
-        assert!(
-            util::child_pids().is_empty(),
-            "left behind: {:?}",
-            util::child_pids()
-        );
+        util::assert_gone(&pids).await;
     });
 }
 
 #[test]
 fn a_dropped_pool_cancels_and_reaps_its_processes() {
+    let marker = "sleep 30.25";
     runtime().block_on(async {
         let pool = Pool::new(PoolConfig::with_workers(2)).unwrap();
-        pool.submit(Task::process("sleep 30")).await.unwrap();
-        pool.submit(Task::process("sleep 30")).await.unwrap();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while util::child_pids().len() < 2 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert_eq!(util::child_pids().len(), 2);
+        pool.submit(Task::process(marker)).await.unwrap();
+        pool.submit(Task::process(marker)).await.unwrap();
+        let pids = util::wait_for_processes(marker, 2).await;
         drop(pool); // no shutdown
         // The workers cancel on their own: the processes are killed and reaped.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !util::child_pids().is_empty() && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        util::assert_gone(&pids).await;
+    });
+}
+
+/// A shell that forks (`sleep …; true` cannot be exec'd in place) leaves its `sleep`
+/// as a grandchild; killing only the shell would re-parent it to init, alive. The
+/// cancel must reach every process the task started.
+#[test]
+fn cancel_kills_what_the_shell_started() {
+    let marker = "sleep 29.75";
+    runtime().block_on(async {
+        let pool = Pool::new(PoolConfig::with_workers(2)).unwrap();
+        for _ in 0..2 {
+            pool.submit(Task::process(format!("{marker}; true")))
+                .await
+                .unwrap();
         }
-        assert!(
-            util::child_pids().is_empty(),
-            "left behind: {:?}",
-            util::child_pids()
-        );
+        // Two shells and their two sleeps.
+        let pids = util::wait_for_processes(marker, 4).await;
+        let report = pool.shutdown(Shutdown::Cancel).await;
+        assert_eq!(report.cancelled, 2);
+        util::assert_gone(&pids).await;
     });
 }
 
@@ -420,4 +421,75 @@ proptest! {
         ids.sort_unstable();
         prop_assert_eq!(ids, (0..report.submitted).collect::<Vec<_>>());
     }
+}
+
+#[test]
+fn on_end_reports_every_outcome_once() {
+    runtime().block_on(async {
+        let pool = Pool::new(PoolConfig::with_workers(1)).unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let hook = |name: &'static str| {
+            let tx = tx.clone();
+            move |o: &Outcome| {
+                tx.send((name, o.clone())).unwrap();
+            }
+        };
+        pool.submit(Task::noop().on_end(hook("ok"))).await.unwrap();
+        pool.submit(Task::process("exit 2").on_end(hook("failed")))
+            .await
+            .unwrap();
+        pool.submit(Task::sleep(Duration::from_secs(30)).on_end(hook("running")))
+            .await
+            .unwrap();
+        pool.submit(Task::noop().on_end(hook("queued")))
+            .await
+            .unwrap();
+        // Let the first two end and the sleep start, then cancel.
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            seen.push(rx.recv().await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        pool.shutdown(Shutdown::Cancel).await;
+        drop(tx);
+        while let Some(x) = rx.recv().await {
+            seen.push(x);
+        }
+        seen.sort_by_key(|(name, _)| *name);
+        assert_eq!(seen.len(), 4, "{seen:?}");
+        assert!(
+            matches!(&seen[0], ("failed", Outcome::Failed(_))),
+            "{seen:?}"
+        );
+        assert_eq!(seen[1], ("ok", Outcome::Completed));
+        assert_eq!(seen[2], ("queued", Outcome::Cancelled));
+        assert_eq!(seen[3], ("running", Outcome::Cancelled));
+    });
+}
+
+/// The benchmark's pattern (`scheduler_scaling/noop/1`): one worker, batches of single
+/// submits from inside the runtime, `wait_idle` between batches. A worker that leaves
+/// its park because it found work queued (not because it was woken) must still let the
+/// next submit wake it; before that was so, this hung within a few hundred batches.
+#[test]
+fn a_lone_worker_is_always_woken_between_batches() {
+    let runtime = runtime();
+    let pool =
+        Arc::new(runtime.block_on(async { Pool::new(PoolConfig::with_workers(1)).unwrap() }));
+    let submitter = pool.clone();
+    runtime
+        .block_on(runtime.spawn(async move {
+            for batch in 0..2000u64 {
+                for _ in 0..(batch % 50) + 1 {
+                    submitter.submit(Task::noop()).await.unwrap();
+                }
+                let idle = tokio::time::timeout(Duration::from_secs(5), submitter.wait_idle());
+                idle.await.unwrap_or_else(|_| {
+                    panic!("batch {batch}: a task was stranded with the worker asleep")
+                });
+            }
+        }))
+        .unwrap();
+    let stats = pool.stats();
+    assert_eq!(stats.completed, stats.submitted);
 }

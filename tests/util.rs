@@ -83,27 +83,80 @@ pub fn brute_force_max_path_cost(costs: &[f64], edges: &[(usize, usize)]) -> f64
     best
 }
 
-/// The process ids of this process's shell-task children (`sh` or `sleep`, as the
-/// process executor starts them), zombies included (Linux `/proc`). Children other
-/// tests start at the same time (cargo, bench-gate, redis-server) are left out.
-pub fn child_pids() -> Vec<u32> {
-    let mut pids = Vec::new();
-    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
-        for task in tasks.flatten() {
-            if let Ok(list) = std::fs::read_to_string(task.path().join("children")) {
-                pids.extend(
-                    list.split_whitespace()
-                        .filter_map(|p| p.parse::<u32>().ok()),
-                );
-            }
+/// The process ids of every process on the machine whose command line contains
+/// `marker` (read from `/proc/*/cmdline`), wherever they were re-parented to. Zombies
+/// have an empty command line and are not counted.
+pub fn processes_with(marker: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != std::process::id())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                String::from_utf8_lossy(&c)
+                    .replace('\0', " ")
+                    .contains(marker)
+            })
+        })
+        .collect()
+}
+
+/// Waits (up to 5 s) until at least `n` processes carry `marker` and returns them all.
+pub async fn wait_for_processes(marker: &str, n: usize) -> Vec<u32> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let pids = processes_with(marker);
+        if pids.len() >= n {
+            return pids;
         }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "expected {n} processes running `{marker}`, found {}",
+            pids.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    // `comm` survives in a zombie, unlike `cmdline`.
-    pids.retain(|pid| {
-        std::fs::read_to_string(format!("/proc/{pid}/comm"))
-            .is_ok_and(|c| matches!(c.trim(), "sh" | "sleep"))
-    });
-    pids
+}
+
+/// Asserts that every process in `pids` has ended within 5 s, and that those that are
+/// this process's children were reaped (a zombie keeps its /proc entry). A grandchild
+/// killed with its group becomes init's child: reaping it is init's job, which this
+/// machine's init does only every second or two, so a zombie of init's counts as ended.
+pub async fn assert_gone(pids: &[u32]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let me = std::process::id();
+    let alive = |pid: &u32| {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false; // gone and reaped
+        };
+        // "pid (comm) state ppid ...": comm may hold spaces, so split after the ')'.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let mut fields = rest.split_whitespace();
+        let state = fields.next().unwrap_or("");
+        let ppid: u32 = fields.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        !(state == "Z" && ppid != me)
+    };
+    loop {
+        let left: Vec<u32> = pids.iter().copied().filter(alive).collect();
+        if left.is_empty() {
+            return;
+        }
+        if std::time::Instant::now() >= deadline {
+            let what: Vec<String> = left
+                .iter()
+                .map(|pid| {
+                    let stat =
+                        std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                    format!("{pid}: {}", stat.trim())
+                })
+                .collect();
+            panic!("left behind (running or unreaped): {what:?}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
 
 /// Asserts that `events::connect` rejects each URL with an error containing the text

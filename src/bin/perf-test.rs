@@ -1,25 +1,292 @@
 //! `perf-test`: the macro performance tool. Thin: it parses arguments, calls
 //! `orchbench::perftest` and the engine modules, prints, and maps the result to an exit
-//! code (`perftest::Exit`: 0 done, 1 the run failed, 2 bad arguments).
+//! code (`perftest::Exit`: 0 done, 1 the run failed or tasks failed, 2 bad arguments,
+//! 3 the run hit its time limit, 4 the broker is unreachable or was lost, 130 Ctrl-C;
+//! after 1, 3 and 130 the report of what completed has still been written).
 //!
 //! Commands:
+//! - `perf-test --config quick|standard|heavy|latency|memory|FILE.toml [--json FILE]`,
+//!   `perf-test --runs N --tasks-per-run M --duration SECS [--workers C]
+//!   [--executor async|process] [--shape fanout|chain|dag] [--command CMD]`,
+//!   `perf-test --all` (every built-in config; results to perf-results/)
 //! - `perf-test model --max-workers 4 --arrival-rate 100 --service-rate 120 --network-delay 0.005 [--json FILE] [--svg DIR]`
 //! - `perf-test tools --parallel 1,5,20,50,100 [--tool-time-ms 20] [--probe 10000] [--json FILE]`
 
-use std::path::PathBuf;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use orchbench::perftest::workflow::{self, Executor, RunConfig, RunReport, Shape};
 use orchbench::perftest::{self, Exit, ModelInput, PerfError};
 use orchbench::scheduler::tools;
 
-/// orchbench's macro performance tool.
+/// orchbench's macro performance tool: without a subcommand, the load test (seed 002).
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    #[command(flatten)]
+    load: LoadArgs,
+}
+
+/// The load test's arguments: a config, and overrides of its values.
+#[derive(clap::Args)]
+struct LoadArgs {
+    /// A built-in config (quick, standard, heavy, latency, memory) or a TOML file.
+    #[arg(long)]
+    config: Option<String>,
+    /// Every built-in config, one after another; results to perf-results/.
+    #[arg(long, conflicts_with_all = ["config", "runs", "tasks_per_run", "duration", "json"])]
+    all: bool,
+    /// Workflows to submit (with --tasks-per-run and --duration, instead of a config).
+    #[arg(long, allow_negative_numbers = true)]
+    runs: Option<i64>,
+    /// Tasks per workflow.
+    #[arg(long, allow_negative_numbers = true)]
+    tasks_per_run: Option<i64>,
+    /// Seconds one task takes.
+    #[arg(long, allow_negative_numbers = true)]
+    duration: Option<f64>,
+    /// Pool workers.
+    #[arg(long, allow_negative_numbers = true)]
+    workers: Option<i64>,
+    /// async (exact sleeps) or process (`sh -c 'sleep SECS'`, or --command).
+    #[arg(long, value_parser = parse_executor)]
+    executor: Option<Executor>,
+    /// fanout (independent tasks), chain, or dag (a random DAG).
+    #[arg(long, value_parser = parse_shape)]
+    shape: Option<Shape>,
+    /// The process executor's command (default `sleep <duration>`).
+    #[arg(long)]
+    command: Option<String>,
+    /// Give up after this many seconds, cancel what is unfinished, and still report what
+    /// completed (exit 3). Default: ten times the ideal duration, at least 60.
+    #[arg(long, allow_negative_numbers = true)]
+    timeout: Option<f64>,
+    /// Also run the same commands through `xargs -P <workers> -n 1 sh -c` and compare
+    /// (process executor).
+    #[arg(long)]
+    compare_xargs: bool,
+    /// Where to write the bench-gate report (default target/perf/<config>.json).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Where --all writes its results.
+    #[arg(long, default_value = "perf-results")]
+    results_dir: PathBuf,
+}
+
+fn parse_executor(s: &str) -> Result<Executor, String> {
+    match s {
+        "async" => Ok(Executor::Async),
+        "process" => Ok(Executor::Process),
+        _ => Err(format!("{s:?}: use async or process")),
+    }
+}
+
+fn parse_shape(s: &str) -> Result<Shape, String> {
+    match s {
+        "fanout" => Ok(Shape::Fanout),
+        "chain" => Ok(Shape::Chain),
+        "dag" => Ok(Shape::Dag),
+        _ => Err(format!("{s:?}: use fanout, chain or dag")),
+    }
+}
+
+/// The config to run: the named one (or a custom one from the three counts), with the
+/// command line's overrides applied and checked.
+fn load_config(a: &LoadArgs) -> Result<RunConfig, PerfError> {
+    let mut config = match (&a.config, a.runs, a.tasks_per_run, a.duration) {
+        (Some(name), ..) => RunConfig::named(name)?,
+        (None, Some(_), Some(_), Some(_)) => RunConfig::parse(
+            "custom",
+            "runs = 1\ntasks_per_run = 1\nduration = 0.0\n",
+            "the command line",
+        )?,
+        (None, None, None, None) => {
+            return Err(PerfError::Usage(format!(
+                "give --config NAME (one of {}), --all, or --runs N --tasks-per-run M --duration SECS",
+                RunConfig::builtin_names().join(", ")
+            )));
+        }
+        _ => {
+            return Err(PerfError::Usage(
+                "without --config, give all three of --runs, --tasks-per-run and --duration".into(),
+            ));
+        }
+    };
+    let positive = |flag: &str, v: i64| -> Result<usize, PerfError> {
+        usize::try_from(v)
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| PerfError::Usage(format!("{flag} must be a positive count, got {v}")))
+    };
+    if let Some(v) = a.runs {
+        config.runs = positive("--runs", v)?;
+    }
+    if let Some(v) = a.tasks_per_run {
+        config.tasks_per_run = positive("--tasks-per-run", v)?;
+    }
+    if let Some(v) = a.workers {
+        config.workers = positive("--workers", v)?;
+    }
+    if let Some(v) = a.duration {
+        if !(v.is_finite() && (0.0..=3600.0).contains(&v)) {
+            return Err(PerfError::Usage(format!(
+                "--duration must be seconds in 0..=3600, got {v}"
+            )));
+        }
+        config.duration = Duration::from_secs_f64(v);
+    }
+    if let Some(e) = a.executor {
+        config.executor = e;
+    }
+    if let Some(s) = a.shape {
+        config.shape = s;
+    }
+    if let Some(c) = &a.command {
+        config.command = Some(c.clone());
+    }
+    if let Some(t) = a.timeout {
+        if !(t.is_finite() && t > 0.0 && t <= 86_400.0) {
+            return Err(PerfError::Usage(format!(
+                "--timeout must be seconds in (0, 86400], got {t}"
+            )));
+        }
+        config.timeout = Some(Duration::from_secs_f64(t));
+    }
+    if a.compare_xargs && config.executor != Executor::Process {
+        return Err(PerfError::Usage(
+            "--compare-xargs needs --executor process".into(),
+        ));
+    }
+    config.validate("the command line")?;
+    Ok(config)
+}
+
+/// Runs one load test with live progress: a bar on a terminal, else a line a second.
+fn load_test(config: &RunConfig) -> Result<RunReport, PerfError> {
+    let runtime = orchbench::workload::runtime()
+        .map_err(|e| PerfError::Run(format!("cannot start the async runtime: {e}")))?;
+    let tty = std::io::stdout().is_terminal();
+    let bar = tty.then(|| {
+        let bar = indicatif::ProgressBar::new(config.total_tasks() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {msg}").expect("a valid template"),
+        );
+        bar
+    });
+    let every = if tty {
+        Duration::from_millis(100)
+    } else {
+        Duration::from_secs(1)
+    };
+    let report = runtime.block_on(workflow::run(config, every, |p| match &bar {
+        Some(bar) => {
+            bar.set_position(p.done);
+            bar.set_message(p.line());
+        }
+        None => eprintln!("Progress: {}", p.line()),
+    }));
+    if let Some(bar) = bar {
+        bar.finish();
+    }
+    report
+}
+
+/// Prints and writes one report; an error when tasks failed (after writing).
+fn finish(
+    report: &RunReport,
+    json: &Path,
+    extra: Option<(&Path, String)>,
+) -> Result<(), PerfError> {
+    let text = report.text();
+    print!("{text}");
+    perftest::write_json(json, &report.metrics())?;
+    eprintln!("wrote {}", json.display());
+    if let Some((path, more)) = extra {
+        orchbench::fsutil::write_atomic(path, (text + &more).as_bytes())?;
+        eprintln!("wrote {}", path.display());
+    }
+    if report.interrupted {
+        return Err(PerfError::Interrupted(format!(
+            "interrupted: {} of {} tasks completed (the report covers them)",
+            report.completed,
+            report.config.total_tasks()
+        )));
+    }
+    if report.timed_out {
+        return Err(PerfError::TimedOut(format!(
+            "the run hit its time limit of {:.1}s: {} of {} tasks completed (the report covers them)",
+            report.config.effective_timeout().as_secs_f64(),
+            report.completed,
+            report.config.total_tasks()
+        )));
+    }
+    let lost = report.failed + report.skipped;
+    if lost > 0 {
+        return Err(PerfError::Run(format!(
+            "{lost} of {} tasks failed or could not run (the figures above count what completed)",
+            report.config.total_tasks()
+        )));
+    }
+    Ok(())
+}
+
+fn run_load(a: LoadArgs) -> Result<(), PerfError> {
+    if a.all {
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut failures = Vec::new();
+        for name in RunConfig::builtin_names() {
+            let mut config = RunConfig::named(name)?;
+            if let Some(w) = a.workers {
+                config.workers = usize::try_from(w).ok().filter(|&n| n > 0).ok_or_else(|| {
+                    PerfError::Usage(format!("--workers must be a positive count, got {w}"))
+                })?;
+            }
+            eprintln!("=== {name}");
+            let report = load_test(&config)?;
+            let (txt, json) = workflow::results_paths(&a.results_dir, name, unix);
+            if let Err(e) = finish(&report, &json, Some((&txt, String::new()))) {
+                failures.push(format!("{name}: {e}"));
+            }
+            perftest::write_json(
+                &PathBuf::from(format!("target/perf/{name}.json")),
+                &report.metrics(),
+            )?;
+        }
+        return if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(PerfError::Run(failures.join("; ")))
+        };
+    }
+    let config = load_config(&a)?;
+    let json = a
+        .json
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("target/perf/{}.json", config.name)));
+    let report = load_test(&config)?;
+    let result = finish(&report, &json, None);
+    if a.compare_xargs {
+        eprintln!(
+            "running the same commands through xargs -P {} ...",
+            config.workers
+        );
+        let xargs = workflow::xargs_seconds(&config)?;
+        println!(
+            "\nSame commands through `xargs -P {} -n 1 sh -c`: {:.2}s; perf-test took {:.2}s ({:.3} × xargs)",
+            config.workers,
+            xargs,
+            report.duration_s,
+            report.duration_s / xargs
+        );
+    }
+    result
 }
 
 #[derive(Subcommand)]
@@ -66,7 +333,10 @@ enum Command {
 }
 
 fn run(cli: Cli) -> Result<(), PerfError> {
-    match cli.command {
+    let Some(command) = cli.command else {
+        return run_load(cli.load);
+    };
+    match command {
         Command::Model {
             max_workers,
             arrival_rate,

@@ -2,10 +2,12 @@
 //! produce, and how those are rendered (seed-style markdown tables, JSON, SVG charts),
 //! so that the binary only parses arguments and maps results to exit codes.
 //!
-//! Commands so far: `model` (seed 000/001's M/M/c table with dispatch delay) and
-//! `tools` (seed 004's parallel tool execution).
+//! Commands so far: the load test itself ([`workflow`]: seed 002's workflow runs and
+//! configs), `model` (seed 000/001's M/M/c table with dispatch delay) and `tools`
+//! (seed 004's parallel tool execution).
 
 pub mod svg;
+pub mod workflow;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -26,6 +28,12 @@ pub enum Exit {
     Failure = 1,
     /// Bad arguments or input: nothing was run.
     Usage = 2,
+    /// The run hit its time limit; the partial results were still written.
+    TimedOut = 3,
+    /// A service the run needs (the Redis broker) could not be reached or was lost.
+    Unavailable = 4,
+    /// Ctrl-C stopped the run; the partial results were still written (128 + SIGINT).
+    Interrupted = 130,
 }
 
 impl From<Exit> for std::process::ExitCode {
@@ -46,6 +54,15 @@ pub enum PerfError {
     /// The run itself failed.
     #[error("{0}")]
     Run(String),
+    /// The run hit its time limit.
+    #[error("{0}")]
+    TimedOut(String),
+    /// The broker could not be reached or was lost.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Ctrl-C stopped the run.
+    #[error("{0}")]
+    Interrupted(String),
 }
 
 impl PerfError {
@@ -54,6 +71,9 @@ impl PerfError {
         match self {
             PerfError::Usage(_) => Exit::Usage,
             PerfError::Write(_) | PerfError::Run(_) => Exit::Failure,
+            PerfError::TimedOut(_) => Exit::TimedOut,
+            PerfError::Unavailable(_) => Exit::Unavailable,
+            PerfError::Interrupted(_) => Exit::Interrupted,
         }
     }
 }

@@ -41,6 +41,8 @@ struct Job {
     id: TaskId,
     created: u64,
     kind: TaskKind,
+    /// Told the outcome when the task ends ([`Task::on_end`]).
+    on_end: Option<super::task::OnEnd>,
 }
 
 /// A job a worker has taken; with a dispatch delay it "arrives" later.
@@ -406,6 +408,7 @@ impl Inner {
             id,
             created: self.clock.now(),
             kind: task.kind,
+            on_end: task.on_end,
         });
         id
     }
@@ -475,10 +478,7 @@ impl Inner {
     fn cancel_queued(&self, worker: u32) {
         let mut batch = Batch::default();
         while let Some(job) = self.queue.pop() {
-            batch.push(
-                &self.config,
-                cancelled(&job, worker, None, self.clock.now()),
-            );
+            batch.push(&self.config, cancelled(job, worker, None, self.clock.now()));
         }
         batch.flush(self);
     }
@@ -549,7 +549,7 @@ async fn worker(inner: Arc<Inner>, index: u32) {
             for d in pipeline.drain(..) {
                 batch.push(
                     &inner.config,
-                    cancelled(&d.job, index, Some(d.dispatched), now),
+                    cancelled(d.job, index, Some(d.dispatched), now),
                 );
             }
             batch.flush(&inner);
@@ -581,6 +581,9 @@ async fn worker(inner: Arc<Inner>, index: u32) {
         }) = pipeline.pop_front()
         else {
             batch.flush(&inner);
+            // An idle worker keeps no buffer: with thousands of workers (perf-test's
+            // memory config has 2000), their emptied record buffers add up to megabytes.
+            batch.records = Vec::new();
             schedule = None;
             match park(&inner).await {
                 Park::Work => continue,
@@ -594,7 +597,7 @@ async fn worker(inner: Arc<Inner>, index: u32) {
             if unless_cancelled(arrived, &inner.cancel).await.is_none() {
                 batch.push(
                     &inner.config,
-                    cancelled(&job, index, Some(dispatched), inner.clock.now()),
+                    cancelled(job, index, Some(dispatched), inner.clock.now()),
                 );
                 schedule = None;
                 continue;
@@ -609,6 +612,9 @@ async fn worker(inner: Arc<Inner>, index: u32) {
         let mut started = None;
         let mark_start = || started = Some(inner.clock.now());
         let (outcome, next) = execute(job.kind, &inner.cancel, mark_start, release).await;
+        if let Some(f) = job.on_end {
+            f(&outcome);
+        }
         inner.busy_workers.fetch_sub(1, SeqCst);
         schedule = next;
         let finished = inner.clock.now();
@@ -632,7 +638,10 @@ async fn worker(inner: Arc<Inner>, index: u32) {
 }
 
 /// The record of a job cancelled before it started.
-fn cancelled(job: &Job, worker: u32, dispatched: Option<u64>, now: u64) -> TaskRecord {
+fn cancelled(job: Job, worker: u32, dispatched: Option<u64>, now: u64) -> TaskRecord {
+    if let Some(f) = job.on_end {
+        f(&Outcome::Cancelled);
+    }
     TaskRecord {
         id: job.id,
         worker,
@@ -674,11 +683,16 @@ async fn park(inner: &Inner) -> Park {
         Park::Work
     } else {
         work.await;
-        // Whoever woke this worker may now wake another.
-        inner.waking.store(false, SeqCst);
         Park::Work
     };
     inner.idle_workers.fetch_sub(1, SeqCst);
+    // However this worker leaves its park, a wake sent to it may be spent: a submitter's
+    // `notify_one` can land on it just before it finds the queued work itself, and its
+    // dropped notification is then forwarded or lost. Clearing `waking` on every exit
+    // (not only after the await) keeps the flag from staying set with every worker
+    // asleep, which would make every later single submit wake nobody. A worker that goes
+    // on to take work wakes the next one if more is queued, so no wake is needed.
+    inner.waking.store(false, SeqCst);
     next
 }
 

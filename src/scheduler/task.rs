@@ -20,7 +20,11 @@ pub type TaskFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send + '
 /// A unit of work for the pool.
 pub struct Task {
     pub(crate) kind: TaskKind,
+    pub(crate) on_end: Option<OnEnd>,
 }
+
+/// A callback told how a task ended ([`Task::on_end`]).
+pub(crate) type OnEnd = Box<dyn FnOnce(&Outcome) + Send + 'static>;
 
 pub(crate) enum TaskKind {
     Noop,
@@ -34,6 +38,7 @@ impl Task {
     /// A task that does nothing: measures the scheduler's own overhead.
     pub fn noop() -> Task {
         Task {
+            on_end: None,
             kind: TaskKind::Noop,
         }
     }
@@ -42,6 +47,7 @@ impl Task {
     /// tokio's millisecond timer), without holding a thread.
     pub fn sleep(duration: Duration) -> Task {
         Task {
+            on_end: None,
             kind: TaskKind::Sleep(duration),
         }
     }
@@ -50,6 +56,7 @@ impl Task {
     /// not cancelled midway: cancellation takes effect when it ends.
     pub fn spin(duration: Duration) -> Task {
         Task {
+            on_end: None,
             kind: TaskKind::Spin(duration),
         }
     }
@@ -60,6 +67,7 @@ impl Task {
         F: Future<Output = ()> + Send + 'static,
     {
         Task {
+            on_end: None,
             kind: TaskKind::Future(Box::pin(async move {
                 future.await;
                 Ok(())
@@ -74,6 +82,7 @@ impl Task {
         E: fmt::Display,
     {
         Task {
+            on_end: None,
             kind: TaskKind::Future(Box::pin(
                 async move { future.await.map_err(|e| e.to_string()) },
             )),
@@ -84,8 +93,20 @@ impl Task {
     /// a non-zero exit fails the task. Cancelling it kills and reaps the process.
     pub fn process(command: impl Into<String>) -> Task {
         Task {
+            on_end: None,
             kind: TaskKind::Process(command.into()),
         }
+    }
+}
+
+impl Task {
+    /// Calls `f` with how the task ended (completed, failed or cancelled) as soon as it
+    /// does: what a workflow driver waits for before it submits the tasks that depend on
+    /// this one. `f` runs on the worker that ran the task, so it should be short (a
+    /// channel send).
+    pub fn on_end(mut self, f: impl FnOnce(&Outcome) + Send + 'static) -> Task {
+        self.on_end = Some(Box::new(f));
+        self
     }
 }
 
@@ -280,6 +301,33 @@ pub(crate) async fn execute(
     }
 }
 
+/// Kills a process task's whole process group when dropped, unless disarmed.
+///
+/// `sh -c 'a; b'` forks its commands: killing only the shell would leave them running,
+/// re-parented to init. Each task's shell therefore leads a process group of its own,
+/// and a cancel (or a dropped task) kills the group.
+struct GroupKill {
+    pgid: Option<i32>,
+}
+
+impl GroupKill {
+    fn kill(&mut self) {
+        if let Some(pgid) = self.pgid.take() {
+            // SAFETY: kill(2) with a negative pid signals that process group; it has no
+            // memory-safety preconditions. A group already gone gives ESRCH, ignored.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+impl Drop for GroupKill {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 async fn run_process(command: &str, cancel: &CancelSignal, mut started: impl FnMut()) -> Outcome {
     let spawned = tokio::process::Command::new("sh")
         .arg("-c")
@@ -287,25 +335,35 @@ async fn run_process(command: &str, cancel: &CancelSignal, mut started: impl FnM
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        // Its own process group, so a cancel reaches everything the shell started.
+        .process_group(0)
         // A backstop: if this future is ever dropped without the cancel path below,
-        // the child still gets killed.
+        // the child still gets killed (and `GroupKill` kills the rest of its group).
         .kill_on_drop(true)
         .spawn();
     let mut child = match spawned {
         Ok(child) => child,
         Err(e) => return Outcome::Failed(format!("cannot start `sh -c {command}`: {e}")),
     };
+    let mut group = GroupKill {
+        pgid: child.id().and_then(|pid| i32::try_from(pid).ok()),
+    };
     started();
-    match unless_cancelled(child.wait(), cancel).await {
+    let outcome = match unless_cancelled(child.wait(), cancel).await {
         Some(Ok(status)) if status.success() => Outcome::Completed,
         Some(Ok(status)) => Outcome::Failed(format!("`sh -c {command}` exited with {status}")),
         Some(Err(e)) => Outcome::Failed(format!("cannot wait for `sh -c {command}`: {e}")),
         None => {
-            // Kill and reap, so no process outlives the pool.
+            // Kill the group, then reap the shell, so no process outlives the pool.
+            group.kill();
             let _ = child.kill().await;
-            Outcome::Cancelled
+            return Outcome::Cancelled;
         }
-    }
+    };
+    // The shell ended on its own: what it left running in the background is the
+    // command's business, as in a shell script.
+    group.pgid = None;
+    outcome
 }
 
 #[cfg(test)]
