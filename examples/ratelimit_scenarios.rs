@@ -18,9 +18,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use orchbench::fsutil::write_atomic;
-use orchbench::ratelimit::scenario::{
-    self, AsyncLimiter, LimiterKind, Load, Scenario, ScenarioReport,
-};
+use orchbench::ratelimit::scenario::{self, AsyncLimiter, Load, Scenario, ScenarioReport};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Which {
@@ -87,21 +85,11 @@ fn scenarios(args: &Args) -> Result<Vec<Scenario>, String> {
             args.seconds
         )
     })?;
-    let mut list = Vec::new();
-    if args.scenario != Which::SlidingWindow {
-        list.push(Scenario::token_bucket_100_per_s());
-    }
-    if args.scenario != Which::TokenBucket {
-        let log = Scenario::sliding_window_500_per_s(seconds);
-        let mut counter = log.clone();
-        counter.name = "sliding-counter".into();
-        counter.limiter = LimiterKind::SlidingCounter {
-            limit: 500,
-            window: Duration::from_secs(1),
-        };
-        list.push(log);
-        list.push(counter);
-    }
+    let mut list = Scenario::seed_004(
+        args.scenario != Which::SlidingWindow,
+        args.scenario != Which::TokenBucket,
+        seconds,
+    );
     for s in &mut list {
         if let Some(clients) = args.clients {
             s.load = Load::Closed { clients };

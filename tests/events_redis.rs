@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use orchbench::events::{
-    BusError, Event, EventBus, EventKind, RedisConfig, RedisServer, RedisStreamsBus, ServerError,
-    Subscription, Trim,
+    BusError, Event, EventBus, EventKind, RedisConfig, RedisServer, RedisStreamsBus, Subscription,
+    Trim,
 };
 
 use crate::util::rt;
@@ -15,16 +15,7 @@ use crate::util::rt;
 /// A fresh server, or `None` (with the reason printed) when none can run here and this
 /// is not CI.
 fn server(test: &str) -> Option<RedisServer> {
-    match RedisServer::start() {
-        Ok(s) => Some(s),
-        Err(e @ ServerError::NotInstalled) if std::env::var_os("CI").is_none() => {
-            // Straight to stderr: libtest captures `eprintln!`, and a skip must be seen.
-            let line = format!("SKIPPED {test}: {e}\n");
-            let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
-            None
-        }
-        Err(e) => panic!("{test}: a real redis-server is required (CI=true): {e}"),
-    }
+    crate::util::redis_server(test)
 }
 
 fn ev(i: u64) -> Event {

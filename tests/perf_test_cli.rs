@@ -161,6 +161,106 @@ fn tools_reports_efficiency_and_memory() {
     assert!(row["sequential_s"].as_f64().unwrap() >= 0.1, "{row}");
 }
 
+/// The `tools` figures reach the gate under the names thresholds.toml's seed-004 rules
+/// match, and those rules judge them.
+#[test]
+fn tools_writes_the_gate_report_seed_004s_rules_apply_to() {
+    let dir = tempfile::tempdir().unwrap();
+    perf_test()
+        .args([
+            "tools",
+            "--parallel",
+            "1,5,50",
+            "--tool-time-ms",
+            "10",
+            "--probe",
+            "0",
+        ])
+        .arg("--gate-json")
+        .arg(dir.path().join("tools.json"))
+        .assert()
+        .success();
+    let m = gate_metrics(dir.path());
+    let single = m["perf/tools/single_tool_time"].value;
+    assert!(
+        (0.01e9..0.5e9).contains(&single),
+        "one 10 ms call: {single} ns"
+    );
+    for key in [
+        "parallel_efficiency_5",
+        "parallel_efficiency_50",
+        "speedup_50",
+        "memory_50_tools",
+        "memory_per_tool_5",
+    ] {
+        assert!(
+            m.contains_key(&format!("perf/tools/{key}")),
+            "{key} missing"
+        );
+    }
+    assert!(
+        m["perf/tools/memory_50_tools"].value > 1e6,
+        "an RSS, in bytes"
+    );
+    // The shipped thresholds' seed-004 rules match these ids.
+    let policy = orchbench::gate::thresholds::Policy::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/thresholds.toml"
+    )))
+    .unwrap();
+    for (id, rule) in [
+        ("perf/tools/single_tool_time", "perf/*/single_tool_time"),
+        (
+            "perf/tools/parallel_efficiency_50",
+            "perf/*/parallel_efficiency*",
+        ),
+        ("perf/tools/memory_50_tools", "perf/*/memory_50_tools"),
+        (
+            "perf/ratelimit/rate_limit_accuracy_token_bucket",
+            "perf/*/rate_limit_accuracy*",
+        ),
+    ] {
+        let (_, matched) = policy.levels_for(id, orchbench::gate::Source::Perf);
+        assert_eq!(matched, Some(rule), "{id}");
+    }
+}
+
+/// `perf-test ratelimit` runs seed 004's scenarios (here on the exact virtual clock)
+/// and reports each limiter's accuracy for the gate; bad arguments are exit 2.
+#[test]
+fn ratelimit_reports_accuracy_per_scenario_for_the_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    perf_test()
+        .args(["ratelimit", "--virtual", "--seconds", "3", "--gate-json"])
+        .arg(dir.path().join("ratelimit.json"))
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("token-bucket")
+                .and(predicate::str::contains("sliding-window"))
+                .and(predicate::str::contains("sliding-counter")),
+        );
+    let m = gate_metrics(dir.path());
+    for s in ["token_bucket", "sliding_window", "sliding_counter"] {
+        let accuracy = m[&format!("perf/ratelimit/rate_limit_accuracy_{s}")].value;
+        // On the virtual clock a saturated limiter grants exactly its rate.
+        assert!((0.999..=1.0).contains(&accuracy), "{s}: {accuracy}");
+        assert!(m.contains_key(&format!("perf/ratelimit/wait_p95_{s}")));
+    }
+    perf_test()
+        .args(["ratelimit", "--seconds", "0"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--seconds must be between 1 and 86400, got 0",
+        ));
+    perf_test()
+        .args(["ratelimit", "--scenario", "leaky"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("leaky"));
+}
+
 /// The gate's perf loader must read what perf-test writes.
 fn gate_metrics(dir: &std::path::Path) -> orchbench::gate::Results {
     orchbench::gate::perf::load(dir).expect("bench-gate reads perf-test's report")

@@ -1,6 +1,7 @@
 //! The integration-test binary: one binary with a module per area and shared helpers in
 //! `util.rs` (ripgrep's layout), so the suite links once.
 
+mod distributed;
 mod events;
 mod events_redis;
 mod gate;

@@ -180,3 +180,20 @@ pub fn rt() -> tokio::runtime::Runtime {
         .build()
         .unwrap()
 }
+
+/// A fresh `redis-server` on a free loopback port (persistence off), or `None` with the
+/// reason printed when none is installed and this is not CI. Under `CI=true` a missing
+/// server fails the test: it never skips silently.
+pub fn redis_server(test: &str) -> Option<orchbench::events::RedisServer> {
+    use orchbench::events::{RedisServer, ServerError};
+    match RedisServer::start() {
+        Ok(s) => Some(s),
+        Err(e @ ServerError::NotInstalled) if std::env::var_os("CI").is_none() => {
+            // Straight to stderr: libtest captures `eprintln!`, and a skip must be seen.
+            let line = format!("SKIPPED {test}: {e}\n");
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+            None
+        }
+        Err(e) => panic!("{test}: a real redis-server is required (CI=true): {e}"),
+    }
+}

@@ -10,7 +10,10 @@
 //!   [--executor async|process] [--shape fanout|chain|dag] [--command CMD]`,
 //!   `perf-test --all` (every built-in config; results to perf-results/)
 //! - `perf-test model --max-workers 4 --arrival-rate 100 --service-rate 120 --network-delay 0.005 [--json FILE] [--svg DIR]`
-//! - `perf-test tools --parallel 1,5,20,50,100 [--tool-time-ms 20] [--probe 10000] [--json FILE]`
+//! - `perf-test tools --parallel 1,5,20,50,100 [--tool-time-ms 20] [--probe 10000] [--json FILE]
+//!   [--gate-json FILE]`
+//! - `perf-test ratelimit [--scenario all|token-bucket|sliding-window] [--seconds 10]
+//!   [--virtual] [--json FILE] [--gate-json FILE]`
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -18,8 +21,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use orchbench::perftest::distributed::{self, WorkerConfig};
 use orchbench::perftest::workflow::{self, Executor, RunConfig, RunReport, Shape};
 use orchbench::perftest::{self, Exit, ModelInput, PerfError};
+use orchbench::ratelimit::{self, scenario::Scenario};
 use orchbench::scheduler::tools;
 
 /// orchbench's macro performance tool: without a subcommand, the load test (seed 002).
@@ -76,6 +81,10 @@ struct LoadArgs {
     /// Where --all writes its results.
     #[arg(long, default_value = "perf-results")]
     results_dir: PathBuf,
+    /// Put the tasks in Redis Streams at this broker (redis://HOST:PORT) for
+    /// `perf-test worker` processes to run, and measure end to end.
+    #[arg(long)]
+    broker: Option<String>,
 }
 
 fn parse_executor(s: &str) -> Result<Executor, String> {
@@ -157,6 +166,11 @@ fn load_config(a: &LoadArgs) -> Result<RunConfig, PerfError> {
         }
         config.timeout = Some(Duration::from_secs_f64(t));
     }
+    if a.compare_xargs && a.broker.is_some() {
+        return Err(PerfError::Usage(
+            "--compare-xargs runs locally; drop --broker".into(),
+        ));
+    }
     if a.compare_xargs && config.executor != Executor::Process {
         return Err(PerfError::Usage(
             "--compare-xargs needs --executor process".into(),
@@ -167,7 +181,7 @@ fn load_config(a: &LoadArgs) -> Result<RunConfig, PerfError> {
 }
 
 /// Runs one load test with live progress: a bar on a terminal, else a line a second.
-fn load_test(config: &RunConfig) -> Result<RunReport, PerfError> {
+fn load_test(config: &RunConfig, broker: Option<&str>) -> Result<RunReport, PerfError> {
     let runtime = orchbench::workload::runtime()
         .map_err(|e| PerfError::Run(format!("cannot start the async runtime: {e}")))?;
     let tty = std::io::stdout().is_terminal();
@@ -183,13 +197,17 @@ fn load_test(config: &RunConfig) -> Result<RunReport, PerfError> {
     } else {
         Duration::from_secs(1)
     };
-    let report = runtime.block_on(workflow::run(config, every, |p| match &bar {
+    let show = |p: workflow::Progress| match &bar {
         Some(bar) => {
             bar.set_position(p.done);
             bar.set_message(p.line());
         }
         None => eprintln!("Progress: {}", p.line()),
-    }));
+    };
+    let report = match broker {
+        None => runtime.block_on(workflow::run(config, every, show)),
+        Some(url) => runtime.block_on(distributed::run(config, url, every, show)),
+    };
     if let Some(bar) = bar {
         bar.finish();
     }
@@ -249,7 +267,7 @@ fn run_load(a: LoadArgs) -> Result<(), PerfError> {
                 })?;
             }
             eprintln!("=== {name}");
-            let report = load_test(&config)?;
+            let report = load_test(&config, a.broker.as_deref())?;
             let (txt, json) = workflow::results_paths(&a.results_dir, name, unix);
             if let Err(e) = finish(&report, &json, Some((&txt, String::new()))) {
                 failures.push(format!("{name}: {e}"));
@@ -270,7 +288,7 @@ fn run_load(a: LoadArgs) -> Result<(), PerfError> {
         .json
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("target/perf/{}.json", config.name)));
-    let report = load_test(&config)?;
+    let report = load_test(&config, a.broker.as_deref())?;
     let result = finish(&report, &json, None);
     if a.compare_xargs {
         eprintln!(
@@ -329,7 +347,70 @@ enum Command {
         /// Also write the rows as JSON to this file (atomically).
         #[arg(long)]
         json: Option<PathBuf>,
+        /// The report for bench-gate (single_tool_time, parallel_efficiency_N,
+        /// memory_50_tools, ...).
+        #[arg(long, default_value = "target/perf/tools.json")]
+        gate_json: PathBuf,
     },
+    /// A distributed worker: runs tasks from the broker's task stream (consumer group
+    /// perf-workers) until Ctrl-C or SIGTERM, taking over tasks a dead worker left.
+    Worker {
+        /// The broker, redis://HOST:PORT[/db][?stream=NAME&...].
+        #[arg(long)]
+        broker: String,
+        /// Tasks this worker runs at once.
+        #[arg(long, default_value_t = 20, allow_negative_numbers = true)]
+        workers: i64,
+        /// Tasks taken per read (default: --workers); more helps very short tasks.
+        #[arg(long, allow_negative_numbers = true)]
+        batch: Option<i64>,
+        /// Take over a dead worker's tasks once they have been pending this many seconds
+        /// (must exceed the longest task).
+        #[arg(long, default_value_t = 5.0, allow_negative_numbers = true)]
+        reclaim_after: f64,
+        /// This worker's consumer name (default <host>-<pid>).
+        #[arg(long)]
+        name: Option<String>,
+        /// Exit after this many seconds without a task (default: run until stopped).
+        #[arg(long, allow_negative_numbers = true)]
+        idle_exit: Option<f64>,
+        /// Give up (exit 4) when the broker has been unreachable this many seconds.
+        #[arg(long, default_value_t = 30.0, allow_negative_numbers = true)]
+        broker_timeout: f64,
+    },
+    /// Seed 004's rate-limit scenarios: a token bucket at 100/s for 1000 requests, and a
+    /// sliding log and a sliding counter at 500/s sustained; accuracy, waits, queue depth.
+    Ratelimit {
+        /// Which scenarios: all, token-bucket, or sliding-window (log and counter).
+        #[arg(long, default_value = "all", value_parser = ["all", "token-bucket", "sliding-window"])]
+        scenario: String,
+        /// Length of the sliding-window scenarios, seconds (seed 004: 60).
+        #[arg(long, default_value_t = 10.0, allow_negative_numbers = true)]
+        seconds: f64,
+        /// Run instantly on a manual clock (an exact simulation) instead of the real one.
+        #[arg(long = "virtual")]
+        virtual_clock: bool,
+        /// Also write the full scenario reports as JSON to this file (atomically).
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// The report for bench-gate (rate_limit_accuracy_S, wait_p95_S, ...).
+        #[arg(long, default_value = "target/perf/ratelimit.json")]
+        gate_json: PathBuf,
+    },
+}
+
+/// Seed 004's rate-limit scenarios, as chosen on the command line.
+fn ratelimit_scenarios(which: &str, seconds: f64) -> Result<Vec<Scenario>, PerfError> {
+    if !(seconds.is_finite() && (1.0..=86_400.0).contains(&seconds)) {
+        return Err(PerfError::Usage(format!(
+            "--seconds must be between 1 and 86400, got {seconds}"
+        )));
+    }
+    Ok(Scenario::seed_004(
+        which != "sliding-window",
+        which != "token-bucket",
+        Duration::from_secs_f64(seconds),
+    ))
 }
 
 fn run(cli: Cli) -> Result<(), PerfError> {
@@ -368,6 +449,7 @@ fn run(cli: Cli) -> Result<(), PerfError> {
             tool_time_ms,
             probe,
             json,
+            gate_json,
         } => {
             if tool_time_ms == 0 {
                 return Err(PerfError::Usage(
@@ -405,6 +487,79 @@ fn run(cli: Cli) -> Result<(), PerfError> {
                 perftest::write_json(&path, &rows)?;
                 eprintln!("wrote {}", path.display());
             }
+            perftest::write_json(&gate_json, &perftest::tools_metrics(&rows))?;
+            eprintln!("wrote {}", gate_json.display());
+            Ok(())
+        }
+        Command::Worker {
+            broker,
+            workers,
+            batch,
+            reclaim_after,
+            name,
+            idle_exit,
+            broker_timeout,
+        } => {
+            let count = |flag: &str, v: i64| {
+                usize::try_from(v)
+                    .ok()
+                    .filter(|&n| (1..=100_000).contains(&n))
+                    .ok_or_else(|| PerfError::Usage(format!("{flag} must be 1..=100000, got {v}")))
+            };
+            let secs = |flag: &str, v: f64| {
+                if v.is_finite() && v > 0.0 && v <= 86_400.0 {
+                    Ok(Duration::from_secs_f64(v))
+                } else {
+                    Err(PerfError::Usage(format!(
+                        "{flag} must be seconds in (0, 86400], got {v}"
+                    )))
+                }
+            };
+            let slots = count("--workers", workers)?;
+            let config = WorkerConfig {
+                url: broker,
+                slots,
+                batch: batch.map_or(Ok(slots), |b| count("--batch", b))?,
+                reclaim_after: secs("--reclaim-after", reclaim_after)?,
+                name,
+                idle_exit: idle_exit.map(|v| secs("--idle-exit", v)).transpose()?,
+                broker_timeout: secs("--broker-timeout", broker_timeout)?,
+            };
+            distributed::broker_config(&config.url)?;
+            let runtime = orchbench::workload::runtime()
+                .map_err(|e| PerfError::Run(format!("cannot start the async runtime: {e}")))?;
+            eprintln!("worker: serving {} with {} slots", config.url, config.slots);
+            let report = runtime.block_on(distributed::serve(config))?;
+            eprintln!(
+                "worker: stopped after {} completed, {} failed, {} expired, {} taken over",
+                report.completed, report.failed, report.expired, report.reclaimed
+            );
+            Ok(())
+        }
+        Command::Ratelimit {
+            scenario,
+            seconds,
+            virtual_clock,
+            json,
+            gate_json,
+        } => {
+            let mut reports = Vec::new();
+            for s in ratelimit_scenarios(&scenario, seconds)? {
+                eprintln!("running {} ({}) ...", s.name, s.limiter.describe());
+                let report = if virtual_clock {
+                    ratelimit::scenario::run_virtual(&s)
+                } else {
+                    ratelimit::scenario::run_real(&s)
+                };
+                reports.push(report.map_err(|e| PerfError::Run(e.to_string()))?);
+            }
+            print!("{}", ratelimit::scenario::table(&reports));
+            if let Some(path) = json {
+                perftest::write_json(&path, &reports)?;
+                eprintln!("wrote {}", path.display());
+            }
+            perftest::write_json(&gate_json, &perftest::ratelimit_metrics(&reports))?;
+            eprintln!("wrote {}", gate_json.display());
             Ok(())
         }
     }

@@ -540,6 +540,22 @@ impl RedisSubscription {
         self.stats
     }
 
+    /// One read, never longer than `block_ms` (plus a round trip): like
+    /// [`Subscription::recv_batch`], acknowledging the previous batch, but returns 0
+    /// when nothing arrived instead of waiting on.
+    ///
+    /// For a consumer that must stop cleanly: cancelling `recv_batch` while its blocking
+    /// `XREADGROUP` is on the wire leaves that read running on the server, and what it
+    /// then takes is delivered to this consumer but never seen (it stays pending until
+    /// another consumer reclaims it). Polling and checking between polls avoids that.
+    pub async fn poll_batch(
+        &mut self,
+        out: &mut Vec<Event>,
+        max: usize,
+    ) -> Result<usize, BusError> {
+        self.read_once(out, max.max(1)).await
+    }
+
     fn push_ack(&self, pipe: &mut Pipeline) {
         if !self.to_ack.is_empty() {
             let cmd = pipe

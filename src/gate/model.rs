@@ -69,10 +69,9 @@ impl Unit {
             "MiB" => (Unit::Bytes, 1024.0 * 1024.0),
             "GB" => (Unit::Bytes, 1e9),
             "GiB" => (Unit::Bytes, 1024.0 * 1024.0 * 1024.0),
-            "count" | "instructions" | "events" | "tasks" => (Unit::Count, 1.0),
-            "" | "ratio" | "%" | "1/s" | "ops/s" | "tasks/s" | "events/s" | "runs/s" => {
-                (Unit::Number, 1.0)
-            }
+            "count" | "instructions" | "events" | "tasks" | "requests" => (Unit::Count, 1.0),
+            "" | "ratio" | "%" | "1/s" | "ops/s" | "tasks/s" | "events/s" | "runs/s"
+            | "requests/s" => (Unit::Number, 1.0),
             _ => return None,
         })
     }

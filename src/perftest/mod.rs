@@ -6,6 +6,7 @@
 //! configs), `model` (seed 000/001's M/M/c table with dispatch delay) and `tools`
 //! (seed 004's parallel tool execution).
 
+pub mod distributed;
 pub mod svg;
 pub mod workflow;
 
@@ -15,7 +16,10 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::fsutil::{WriteError, write_atomic};
+use crate::gate::Direction;
+use crate::gate::perf::{PerfMetric, PerfReport};
 use crate::queueing::{self, QueueingError};
+use crate::ratelimit::scenario::ScenarioReport;
 use crate::scheduler::tools::ToolsRow;
 
 /// The process exit codes of `perf-test`, in one place.
@@ -273,6 +277,138 @@ pub fn tools_markdown(rows: &[ToolsRow]) -> String {
         );
     }
     out
+}
+
+fn metric(name: String, value: f64, unit: &str, direction: Direction) -> PerfMetric {
+    PerfMetric {
+        name,
+        value,
+        unit: unit.into(),
+        direction,
+        samples: Vec::new(),
+    }
+}
+
+/// The `tools` rows as the report `bench-gate` reads (`perf/tools/<metric>`), named as
+/// `thresholds.toml`'s seed-004 rules expect:
+/// - `single_tool_time`: one call on its own (the row with 1 call), seconds;
+/// - `parallel_time_N`, `speedup_N`, `parallel_efficiency_N`: per row with a sequential
+///   run;
+/// - `peak_rss_N` and `memory_per_tool_N`: per row, bytes;
+/// - `memory_50_tools`: the peak RSS with 50 calls in flight.
+pub fn tools_metrics(rows: &[ToolsRow]) -> PerfReport {
+    use Direction::{HigherIsBetter as Up, LowerIsBetter as Down};
+    let mut metrics = Vec::new();
+    for r in rows {
+        let n = r.parallel;
+        if n == 1 {
+            metrics.push(metric("single_tool_time".into(), r.parallel_s, "s", Down));
+        }
+        if n == 50 {
+            metrics.push(metric(
+                "memory_50_tools".into(),
+                r.peak_rss_bytes as f64,
+                "bytes",
+                Down,
+            ));
+        }
+        metrics.push(metric(
+            format!("parallel_time_{n}"),
+            r.parallel_s,
+            "s",
+            Down,
+        ));
+        if let Some(speedup) = r.speedup {
+            metrics.push(metric(format!("speedup_{n}"), speedup, "ratio", Up));
+        }
+        if let Some(efficiency) = r.efficiency {
+            metrics.push(metric(
+                format!("parallel_efficiency_{n}"),
+                efficiency,
+                "ratio",
+                Up,
+            ));
+        }
+        metrics.push(metric(
+            format!("peak_rss_{n}"),
+            r.peak_rss_bytes as f64,
+            "bytes",
+            Down,
+        ));
+        metrics.push(metric(
+            format!("memory_per_tool_{n}"),
+            r.memory_per_tool_bytes.max(0.0),
+            "bytes",
+            Down,
+        ));
+    }
+    metrics.retain(|m| m.value.is_finite());
+    PerfReport {
+        report: "tools".into(),
+        metrics,
+    }
+}
+
+/// How close a limiter came to its target rate, from 0 to 1 whichever side it missed
+/// on: `min(accuracy, 1 / accuracy)`. Granting 2 % too many is as wrong as 2 % too few,
+/// and a "higher is better" metric must not reward over-granting.
+pub fn rate_closeness(accuracy: f64) -> f64 {
+    if accuracy > 0.0 && accuracy.is_finite() {
+        accuracy.min(1.0 / accuracy)
+    } else {
+        0.0
+    }
+}
+
+/// The rate-limit scenario reports as the report `bench-gate` reads
+/// (`perf/ratelimit/<metric>`), per scenario `S` (its name with `-` as `_`):
+/// `rate_limit_accuracy_S` ([`rate_closeness`]), `achieved_rate_S`, `wait_p95_S`
+/// (seconds), `queue_depth_p95_S` and `limiter_memory_S` (bytes).
+pub fn ratelimit_metrics(reports: &[ScenarioReport]) -> PerfReport {
+    use Direction::{HigherIsBetter as Up, LowerIsBetter as Down};
+    let mut metrics = Vec::new();
+    for r in reports {
+        let s: String = r
+            .name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        metrics.push(metric(
+            format!("rate_limit_accuracy_{s}"),
+            rate_closeness(r.accuracy),
+            "ratio",
+            Up,
+        ));
+        metrics.push(metric(
+            format!("achieved_rate_{s}"),
+            r.achieved_rate,
+            "requests/s",
+            Up,
+        ));
+        metrics.push(metric(
+            format!("wait_p95_{s}"),
+            r.wait_p95_ms / 1e3,
+            "s",
+            Down,
+        ));
+        metrics.push(metric(
+            format!("queue_depth_p95_{s}"),
+            r.queue_depth_p95 as f64,
+            "requests",
+            Down,
+        ));
+        metrics.push(metric(
+            format!("limiter_memory_{s}"),
+            r.memory_bytes as f64,
+            "bytes",
+            Down,
+        ));
+    }
+    metrics.retain(|m| m.value.is_finite());
+    PerfReport {
+        report: "ratelimit".into(),
+        metrics,
+    }
 }
 
 /// Writes `value` as pretty JSON to `path`, atomically.

@@ -363,8 +363,20 @@ pub struct RunReport {
     /// The resource monitor's figures (this process, plus children for processes),
     /// from the moment the pool is up and idle to the end of the run.
     pub resources: MonitorReport,
-    /// The most workers the pool had.
+    /// The most workers the pool had (distributed: the workers' slots).
     pub peak_workers: usize,
+    /// What a distributed run (`--broker`) adds; `None` for a local run.
+    pub distributed: Option<super::distributed::DistributedStats>,
+}
+
+/// `completion / ideal`; NaN (no efficiency, and no metric) without an ideal rate, as
+/// for zero-length tasks.
+pub(crate) fn efficiency(completion_rate: f64, ideal_rate: f64) -> f64 {
+    if ideal_rate.is_finite() && ideal_rate > 0.0 {
+        completion_rate / ideal_rate
+    } else {
+        f64::NAN
+    }
 }
 
 /// A live snapshot for progress displays.
@@ -654,13 +666,10 @@ pub async fn run(
         duration_s,
         completion_rate,
         ideal_rate,
-        efficiency: if ideal_rate.is_finite() {
-            completion_rate / ideal_rate
-        } else {
-            0.0
-        },
+        efficiency: efficiency(completion_rate, ideal_rate),
         resources,
         peak_workers: stats.peak_workers,
+        distributed: None,
     })
 }
 
@@ -787,13 +796,21 @@ impl RunReport {
             "  Run submission: {:.2} runs/sec",
             self.submission_rate
         );
-        let _ = writeln!(
-            out,
-            "  Task completion: {:.2} tasks/sec ({:.1} % of the ideal {:.2})",
-            self.completion_rate,
-            100.0 * self.efficiency,
-            self.ideal_rate
-        );
+        if self.ideal_rate.is_finite() {
+            let _ = writeln!(
+                out,
+                "  Task completion: {:.2} tasks/sec ({:.1} % of the ideal {:.2})",
+                self.completion_rate,
+                100.0 * self.efficiency,
+                self.ideal_rate
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "  Task completion: {:.2} tasks/sec (zero-length tasks: no ideal rate)",
+                self.completion_rate
+            );
+        }
         let _ = writeln!(out, "  Total duration: {:.2}s", self.duration_s);
         let _ = writeln!(out, "\nResource Usage:");
         let _ = writeln!(
@@ -810,8 +827,33 @@ impl RunReport {
             r.cpu_mean, r.cpu_peak
         );
         let _ = writeln!(out, "  Peak worker count: {}", self.peak_workers);
-        if c.executor == Executor::Process {
+        if c.executor == Executor::Process && self.distributed.is_none() {
             let _ = writeln!(out, "  Peak child processes: {}", r.children_peak);
+        }
+        if let Some(d) = &self.distributed {
+            let _ = writeln!(
+                out,
+                "\nDistributed (broker {}, stream {}):",
+                d.broker, d.stream
+            );
+            let _ = writeln!(
+                out,
+                "  Workers: {} reporting, {} slots in all",
+                d.workers_seen, d.slots
+            );
+            for (worker, n) in &d.per_worker {
+                let _ = writeln!(out, "    {worker}: {n} tasks");
+            }
+            let _ = writeln!(
+                out,
+                "  Duplicate results (tasks re-run after a reclaim): {}",
+                d.duplicates
+            );
+            let _ = writeln!(
+                out,
+                "  (latency: publication to the result's receipt, on this machine's clock; \
+                 queue wait: latency minus the worker's run time)"
+            );
         }
         out
     }

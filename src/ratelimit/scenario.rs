@@ -267,6 +267,28 @@ impl Scenario {
         }
     }
 
+    /// Seed 004's set: the token-bucket test (if `token_bucket`), and the sliding-window
+    /// test for `sliding` on the sliding log and on the sliding counter (if
+    /// `sliding_window`).
+    pub fn seed_004(token_bucket: bool, sliding_window: bool, sliding: Duration) -> Vec<Scenario> {
+        let mut list = Vec::new();
+        if token_bucket {
+            list.push(Scenario::token_bucket_100_per_s());
+        }
+        if sliding_window {
+            let log = Scenario::sliding_window_500_per_s(sliding);
+            let mut counter = log.clone();
+            counter.name = "sliding-counter".into();
+            counter.limiter = LimiterKind::SlidingCounter {
+                limit: 500,
+                window: Duration::from_secs(1),
+            };
+            list.push(log);
+            list.push(counter);
+        }
+        list
+    }
+
     /// The longest scenario: one day.
     pub const MAX_DURATION: Duration = Duration::from_secs(86_400);
     /// The most clients a closed load may have.

@@ -1,0 +1,233 @@
+//! perf-test's distributed mode end to end: a real `redis-server` on loopback, two
+//! `perf-test worker` processes, and the coordinator (`perf-test --broker`). Every task
+//! must run, the per-worker counts must add up, a worker killed mid-run must lose no
+//! task (another takes over its pending entries), and an unreachable broker is exit 4.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::cargo_bin;
+use predicates::prelude::*;
+
+/// `perf-test worker` processes, killed (and reaped) when dropped.
+struct Workers(Vec<Child>);
+
+impl Workers {
+    fn start(url: &str, names: &[&str], args: &[&str]) -> Workers {
+        let children = names
+            .iter()
+            .map(|name| {
+                Command::new(cargo_bin("perf-test"))
+                    .args(["worker", "--broker", url, "--name", name])
+                    .args(args)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("perf-test worker starts")
+            })
+            .collect();
+        Workers(children)
+    }
+
+    fn kill(&mut self, i: usize) {
+        let _ = self.0[i].kill();
+        let _ = self.0[i].wait();
+    }
+
+    /// Sends SIGTERM to every worker and waits (up to `limit`) for each to exit;
+    /// returns their exit codes.
+    fn terminate(&mut self, limit: Duration) -> Vec<Option<i32>> {
+        for child in &self.0 {
+            // SAFETY: kill(2) on a child's pid; no memory is involved.
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGTERM);
+            }
+        }
+        let deadline = Instant::now() + limit;
+        self.0
+            .iter_mut()
+            .map(|child| {
+                loop {
+                    match child.try_wait() {
+                        Ok(Some(status)) => break status.code(),
+                        _ if Instant::now() >= deadline => break None,
+                        _ => std::thread::sleep(Duration::from_millis(20)),
+                    }
+                }
+            })
+            .collect()
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The `name: N tasks` lines of the summary's distributed section.
+fn per_worker(stdout: &str) -> Vec<(String, u64)> {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let (name, rest) = l.trim().split_once(": ")?;
+            let n = rest.strip_suffix(" tasks")?.parse().ok()?;
+            Some((name.to_owned(), n))
+        })
+        .collect()
+}
+
+fn coordinator() -> assert_cmd::Command {
+    assert_cmd::Command::cargo_bin("perf-test").expect("the perf-test binary is built")
+}
+
+#[test]
+fn two_workers_run_every_task_and_the_figures_add_up() {
+    let Some(server) = crate::util::redis_server("two_workers_run_every_task") else {
+        return;
+    };
+    let url = server.url();
+    let mut workers = Workers::start(&url, &["wA", "wB"], &["--workers", "8", "--batch", "256"]);
+    let dir = tempfile::tempdir().unwrap();
+    // 5 000 no-op tasks, in chains of 5, so results drive further publications.
+    let out = coordinator()
+        .args([
+            "--broker",
+            &url,
+            "--runs",
+            "1000",
+            "--tasks-per-run",
+            "5",
+            "--duration",
+            "0",
+        ])
+        .args(["--shape", "chain", "--timeout", "60", "--json"])
+        .arg(dir.path().join("d.json"))
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("Tasks: 5000 completed, 0 failed, 0 not run").and(
+                predicate::str::contains("Workers: 2 reporting, 16 slots in all"),
+            ),
+        )
+        .get_output()
+        .stdout
+        .clone();
+    let stdout = String::from_utf8_lossy(&out);
+    let counts = per_worker(&stdout);
+    assert_eq!(counts.len(), 2, "{stdout}");
+    assert_eq!(counts.iter().map(|(_, n)| n).sum::<u64>(), 5000, "{stdout}");
+    let m = orchbench::gate::perf::load(dir.path()).unwrap();
+    assert_eq!(m["perf/custom/failed"].value, 0.0);
+    assert!(m["perf/custom/completion_rate"].value > 0.0);
+    // The run's own results stream is removed at the end; the task stream is trimmed.
+    let keys = redis_keys(&url);
+    assert!(
+        !keys
+            .iter()
+            .any(|k| k.starts_with("orchbench:perf:results:")),
+        "{keys:?}"
+    );
+    // SIGTERM stops a worker cleanly: within one blocking read (1 s), exit 0, and
+    // nothing left taken but unacknowledged in the group.
+    assert_eq!(
+        workers.terminate(Duration::from_secs(5)),
+        vec![Some(0), Some(0)]
+    );
+    let pending: Vec<redis::Value> = redis_query(
+        &url,
+        redis::cmd("XPENDING")
+            .arg(orchbench::perftest::distributed::DEFAULT_TASK_STREAM)
+            .arg(orchbench::perftest::distributed::WORKER_GROUP),
+    );
+    assert_eq!(pending.first(), Some(&redis::Value::Int(0)), "{pending:?}");
+}
+
+#[test]
+fn a_worker_killed_mid_run_loses_no_task() {
+    let Some(server) = crate::util::redis_server("a_worker_killed_mid_run") else {
+        return;
+    };
+    let url = server.url();
+    let mut workers = Workers::start(
+        &url,
+        &["wA", "wB"],
+        &["--workers", "4", "--reclaim-after", "1"],
+    );
+    // 120 tasks of 0.2 s on 2 × 4 slots: about 3 s; wA dies after 1 s with a batch
+    // taken and not acknowledged.
+    let started = Instant::now();
+    let run = std::thread::spawn({
+        let url = url.clone();
+        move || {
+            coordinator()
+                .args(["--broker", &url, "--runs", "20", "--tasks-per-run", "6"])
+                .args(["--duration", "0.2", "--timeout", "60"])
+                .args(["--json", "/dev/null"])
+                .output()
+                .expect("the coordinator runs")
+        }
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    workers.kill(0);
+    let killed_at = started.elapsed();
+    let out = run.join().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("Tasks: 120 completed, 0 failed, 0 not run"),
+        "{stdout}"
+    );
+    // The kill came while the run was going on, not after it.
+    assert!(
+        started.elapsed() > killed_at + Duration::from_millis(500),
+        "{stdout}"
+    );
+    let counts = per_worker(&stdout);
+    assert_eq!(counts.iter().map(|(_, n)| n).sum::<u64>(), 120, "{stdout}");
+    let survivor = counts
+        .iter()
+        .find(|(w, _)| w == "wB")
+        .map_or(0, |(_, n)| *n);
+    assert!(survivor > 60, "wB took over wA's share: {stdout}");
+}
+
+#[test]
+fn an_unreachable_broker_is_exit_4_naming_it() {
+    for args in [
+        vec!["--broker", "redis://127.0.0.1:1", "--config", "quick"],
+        vec!["worker", "--broker", "redis://127.0.0.1:1"],
+    ] {
+        coordinator()
+            .args(&args)
+            .timeout(Duration::from_secs(30))
+            .assert()
+            .code(4)
+            .stderr(predicate::str::contains("broker redis://127.0.0.1:1"));
+    }
+    coordinator()
+        .args(["--broker", "http://127.0.0.1:6379", "--config", "quick"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("expected redis://HOST:PORT"));
+}
+
+fn redis_query<T: redis::FromRedisValue>(url: &str, cmd: &redis::Cmd) -> T {
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client
+        .get_connection_with_timeout(Duration::from_secs(5))
+        .unwrap();
+    cmd.query(&mut conn).unwrap()
+}
+
+fn redis_keys(url: &str) -> Vec<String> {
+    redis_query(url, redis::cmd("KEYS").arg("*"))
+}
