@@ -589,3 +589,225 @@ fn all_runs_every_config_into_timestamped_results() {
     let m = gate_metrics(&dir.path().join("out"));
     assert!(m.contains_key("perf/memory/rss_growth"));
 }
+
+/// `perf-test profile burst`, shortened: the open-loop schedule runs, every figure seed
+/// 004 names is printed and reaches the gate, and the shipped thresholds judge it.
+#[test]
+fn a_burst_profile_reports_recovery_queue_depth_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("profile-burst.json");
+    perf_test()
+        .args([
+            "profile",
+            "burst",
+            "--cycles",
+            "2",
+            "--seconds",
+            "0.5",
+            "--rate",
+            "400",
+            "--json",
+        ])
+        .arg(&json)
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("=== Load profile: burst ===")
+                .and(predicate::str::contains("recovery < 2 s"))
+                .and(predicate::str::contains("queue depth < 50"))
+                .and(predicate::str::contains("errors < 0.1 %")),
+        );
+    let m = gate_metrics(dir.path());
+    for key in [
+        "recovery_time_max",
+        "queue_depth_peak",
+        "error_rate",
+        "latency_p95",
+        "success_rate",
+    ] {
+        assert!(
+            m.contains_key(&format!("perf/profile_burst/{key}")),
+            "{key} missing"
+        );
+    }
+    // 2 bursts of 0.5 s at 400/s: about 400 requests, all within the capacity of
+    // 1 000/s, so every latency is at least the 20 ms task.
+    assert!(m["perf/profile_burst/latency_p95"].value >= 20e6);
+    let policy = orchbench::gate::thresholds::Policy::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/thresholds.toml"
+    )))
+    .unwrap();
+    let (_, rule) = policy.levels_for(
+        "perf/profile_burst/recovery_time_max",
+        orchbench::gate::Source::Perf,
+    );
+    assert_eq!(rule, Some("perf/profile_burst/recovery_time_max"));
+}
+
+/// Overload: a ramp far past the pool's capacity breaks, and the breaking point is
+/// reported near that capacity (open loop: the queue grows, latency crosses the SLO).
+#[test]
+fn a_ramp_past_capacity_breaks_near_the_capacity() {
+    let dir = tempfile::tempdir().unwrap();
+    // 4 workers × 20 ms: 200/s; the rate climbs from 20 to 600/s in 6 s.
+    let out = perf_test()
+        .args([
+            "profile",
+            "ramp",
+            "--workers",
+            "4",
+            "--from",
+            "20",
+            "--rate",
+            "600",
+        ])
+        .args([
+            "--seconds",
+            "6",
+            "--queue",
+            "100",
+            "--slo-p95-ms",
+            "200",
+            "--even",
+            "--json",
+        ])
+        .arg(dir.path().join("ramp.json"))
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let stdout = String::from_utf8_lossy(&out);
+    let m = gate_metrics(dir.path());
+    let breaking = m["perf/profile_ramp/breaking_point"].value;
+    assert!(
+        (150.0..=400.0).contains(&breaking),
+        "breaking point {breaking}/s: {stdout}"
+    );
+    assert!(stdout.contains("Breaking point: "), "{stdout}");
+    assert!(
+        m.contains_key("perf/profile_ramp/recovery_time"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn bad_profile_arguments_are_exit_2_naming_the_flag() {
+    for (args, message) in [
+        (
+            vec!["profile", "sustained", "--rate", "0"],
+            "--rate must be in",
+        ),
+        (
+            vec!["profile", "sustained", "--workers", "0"],
+            "--workers must be 1..=100000, got 0",
+        ),
+        (
+            vec!["profile", "burst", "--cycles", "-1"],
+            "--cycles must be 1..=10000, got -1",
+        ),
+        (
+            vec!["profile", "ramp", "--error-budget", "2"],
+            "--error-budget must be in 0..=1, got 2",
+        ),
+        (vec!["profile", "spike"], "spike"),
+    ] {
+        perf_test()
+            .args(&args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(message));
+    }
+}
+
+/// One HTTP GET on loopback; the whole response, or None if nothing answers.
+fn http_get(addr: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").ok()?;
+    let mut out = String::new();
+    stream.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+/// `--metrics-addr` serves seed 004's metric names while the run lasts, with counts that
+/// grow as tasks end, and stops serving when the run is over.
+#[test]
+fn the_metrics_endpoint_serves_live_figures_during_a_run() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    // 30 runs × 5 tasks of 0.1 s on 10 workers: 1.5 s.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("perf-test"))
+        .args([
+            "--runs",
+            "30",
+            "--tasks-per-run",
+            "5",
+            "--duration",
+            "0.1",
+            "--workers",
+            "10",
+        ])
+        .args(["--metrics-addr", &addr, "--json"])
+        .arg(dir.path().join("m.json"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let value = |text: &str, name: &str| -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut seen = None;
+    while std::time::Instant::now() < deadline {
+        if let Some(r) = http_get(&addr, "/metrics")
+            && value(&r, "async_orchestrator_tasks_completed_total").is_some_and(|n| n > 0.0)
+        {
+            seen = Some(r);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let r = seen.expect("the endpoint answered with completed tasks during the run");
+    assert!(r.starts_with("HTTP/1.1 200 OK"), "{r}");
+    assert!(r.contains("application/openmetrics-text"), "{r}");
+    for name in [
+        "async_orchestrator_duration_seconds_count",
+        "async_orchestrator_duration_seconds_sum",
+        "async_orchestrator_requests_total",
+        "async_orchestrator_errors_total",
+        "async_orchestrator_queue_depth",
+        "process_resident_memory_bytes",
+    ] {
+        assert!(value(&r, name).is_some(), "{name} missing:\n{r}");
+    }
+    assert!(
+        value(&r, "process_resident_memory_bytes").unwrap() > 1e6,
+        "{r}"
+    );
+    let missing = http_get(&addr, "/other").unwrap_or_default();
+    assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+    assert!(child.wait().unwrap().success());
+    assert!(
+        http_get(&addr, "/metrics").is_none(),
+        "still serving after the run"
+    );
+    // A bad address is a usage error naming it.
+    perf_test()
+        .args(["--config", "quick", "--metrics-addr", "nowhere"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--metrics-addr \"nowhere\": expected HOST:PORT",
+        ));
+}

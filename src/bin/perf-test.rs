@@ -23,7 +23,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use orchbench::perftest::distributed::{self, WorkerConfig};
 use orchbench::perftest::workflow::{self, Executor, RunConfig, RunReport, Shape};
-use orchbench::perftest::{self, Exit, ModelInput, PerfError};
+use orchbench::perftest::{self, Exit, ModelInput, PerfError, live};
 use orchbench::ratelimit::{self, scenario::Scenario};
 use orchbench::scheduler::tools;
 
@@ -85,6 +85,9 @@ struct LoadArgs {
     /// `perf-test worker` processes to run, and measure end to end.
     #[arg(long)]
     broker: Option<String>,
+    /// Serve Prometheus metrics on HOST:PORT (GET /metrics) while the run lasts.
+    #[arg(long)]
+    metrics_addr: Option<String>,
 }
 
 fn parse_executor(s: &str) -> Result<Executor, String> {
@@ -181,9 +184,11 @@ fn load_config(a: &LoadArgs) -> Result<RunConfig, PerfError> {
 }
 
 /// Runs one load test with live progress: a bar on a terminal, else a line a second.
-fn load_test(config: &RunConfig, broker: Option<&str>) -> Result<RunReport, PerfError> {
-    let runtime = orchbench::workload::runtime()
-        .map_err(|e| PerfError::Run(format!("cannot start the async runtime: {e}")))?;
+fn load_test(
+    runtime: &tokio::runtime::Runtime,
+    config: &RunConfig,
+    broker: Option<&str>,
+) -> Result<RunReport, PerfError> {
     let tty = std::io::stdout().is_terminal();
     let bar = tty.then(|| {
         let bar = indicatif::ProgressBar::new(config.total_tasks() as u64);
@@ -253,12 +258,31 @@ fn finish(
     Ok(())
 }
 
+/// The async runtime, and the metrics endpoint if one was asked for (it serves for as
+/// long as the returned handle lives).
+fn runtime_with_metrics(
+    addr: Option<&str>,
+) -> Result<(tokio::runtime::Runtime, Option<live::Endpoint>), PerfError> {
+    let runtime = orchbench::workload::runtime()
+        .map_err(|e| PerfError::Run(format!("cannot start the async runtime: {e}")))?;
+    let endpoint = match addr {
+        Some(addr) => {
+            let endpoint = runtime.block_on(live::install(addr))?;
+            eprintln!("serving metrics on http://{}/metrics", endpoint.addr());
+            Some(endpoint)
+        }
+        None => None,
+    };
+    Ok((runtime, endpoint))
+}
+
 fn run_load(a: LoadArgs) -> Result<(), PerfError> {
     if a.all {
         let unix = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let mut failures = Vec::new();
+        let (runtime, _endpoint) = runtime_with_metrics(a.metrics_addr.as_deref())?;
         for name in RunConfig::builtin_names() {
             let mut config = RunConfig::named(name)?;
             if let Some(w) = a.workers {
@@ -267,7 +291,7 @@ fn run_load(a: LoadArgs) -> Result<(), PerfError> {
                 })?;
             }
             eprintln!("=== {name}");
-            let report = load_test(&config, a.broker.as_deref())?;
+            let report = load_test(&runtime, &config, a.broker.as_deref())?;
             let (txt, json) = workflow::results_paths(&a.results_dir, name, unix);
             if let Err(e) = finish(&report, &json, Some((&txt, String::new()))) {
                 failures.push(format!("{name}: {e}"));
@@ -288,7 +312,8 @@ fn run_load(a: LoadArgs) -> Result<(), PerfError> {
         .json
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("target/perf/{}.json", config.name)));
-    let report = load_test(&config, a.broker.as_deref())?;
+    let (runtime, _endpoint) = runtime_with_metrics(a.metrics_addr.as_deref())?;
+    let report = load_test(&runtime, &config, a.broker.as_deref())?;
     let result = finish(&report, &json, None);
     if a.compare_xargs {
         eprintln!(
@@ -351,6 +376,55 @@ enum Command {
         /// memory_50_tools, ...).
         #[arg(long, default_value = "target/perf/tools.json")]
         gate_json: PathBuf,
+    },
+    /// Seed 004's open-loop load profiles on the pool: sustained, burst or ramp.
+    /// Arrivals follow a schedule, and latency counts from each intended arrival.
+    Profile {
+        /// sustained, burst or ramp.
+        #[arg(value_parser = ["sustained", "burst", "ramp"])]
+        kind: String,
+        /// Seed 004's full lengths (10, 10 and 30 minutes) instead of the ≤ 60 s scaling.
+        #[arg(long)]
+        full: bool,
+        /// Requests per second: sustained's rate, burst's rate in a burst, ramp's top rate.
+        #[arg(long, allow_negative_numbers = true)]
+        rate: Option<f64>,
+        /// Seconds: sustained's length, each idle and burst stretch, ramp's rise.
+        #[arg(long, allow_negative_numbers = true)]
+        seconds: Option<f64>,
+        /// Burst: idle + burst cycles.
+        #[arg(long, allow_negative_numbers = true)]
+        cycles: Option<i64>,
+        /// Ramp: the starting rate, and the rate after the drop.
+        #[arg(long, allow_negative_numbers = true)]
+        from: Option<f64>,
+        /// Pool workers (capacity = workers / task time).
+        #[arg(long, default_value_t = 20, allow_negative_numbers = true)]
+        workers: i64,
+        /// Milliseconds one request keeps a worker.
+        #[arg(long, default_value_t = 20.0, allow_negative_numbers = true)]
+        task_time_ms: f64,
+        /// Requests that may wait beyond the busy workers; more are rejected (errors).
+        #[arg(long, default_value_t = 1000, allow_negative_numbers = true)]
+        queue: i64,
+        /// A request ending later than this many seconds after its arrival is an error.
+        #[arg(long, default_value_t = 5.0, allow_negative_numbers = true)]
+        request_timeout: f64,
+        /// Ramp: the p95 latency (ms) a one-second window may have before it "breaks".
+        #[arg(long, default_value_t = 500.0, allow_negative_numbers = true)]
+        slo_p95_ms: f64,
+        /// Ramp: the error rate a window may have (default 0.001).
+        #[arg(long, allow_negative_numbers = true)]
+        error_budget: Option<f64>,
+        /// Evenly spaced arrivals instead of a Poisson process.
+        #[arg(long)]
+        even: bool,
+        /// The report for bench-gate (default target/perf/profile-<kind>.json).
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Serve Prometheus metrics on HOST:PORT (GET /metrics) while the run lasts.
+        #[arg(long)]
+        metrics_addr: Option<String>,
     },
     /// A distributed worker: runs tasks from the broker's task stream (consumer group
     /// perf-workers) until Ctrl-C or SIGTERM, taking over tasks a dead worker left.
@@ -489,6 +563,95 @@ fn run(cli: Cli) -> Result<(), PerfError> {
             }
             perftest::write_json(&gate_json, &perftest::tools_metrics(&rows))?;
             eprintln!("wrote {}", gate_json.display());
+            Ok(())
+        }
+        Command::Profile {
+            kind,
+            full,
+            rate,
+            seconds,
+            cycles,
+            from,
+            workers,
+            task_time_ms,
+            queue,
+            request_timeout,
+            slo_p95_ms,
+            error_budget,
+            even,
+            json,
+            metrics_addr,
+        } => {
+            use orchbench::perftest::profile::{ProfileConfig, ProfileKind, Shape};
+            let kind = match kind.as_str() {
+                "sustained" => ProfileKind::Sustained,
+                "burst" => ProfileKind::Burst,
+                _ => ProfileKind::Ramp,
+            };
+            let number = |flag: &str, v: f64, lo: f64, hi: f64| {
+                if v.is_finite() && v >= lo && v <= hi {
+                    Ok(v)
+                } else {
+                    Err(PerfError::Usage(format!(
+                        "{flag} must be in {lo}..={hi}, got {v}"
+                    )))
+                }
+            };
+            let mut shape = Shape::seed_004(kind, full);
+            if let Some(v) = rate {
+                shape.rate = number("--rate", v, 0.001, 1e6)?;
+            }
+            if let Some(v) = seconds {
+                shape.seconds = number("--seconds", v, 0.001, 86_400.0)?;
+            }
+            if let Some(v) = cycles {
+                shape.cycles = usize::try_from(v)
+                    .ok()
+                    .filter(|n| (1..=10_000).contains(n))
+                    .ok_or_else(|| {
+                        PerfError::Usage(format!("--cycles must be 1..=10000, got {v}"))
+                    })?;
+            }
+            if let Some(v) = from {
+                shape.from = number("--from", v, 0.0, 1e6)?;
+            }
+            let mut config = ProfileConfig::new(kind, &shape);
+            config.workers = usize::try_from(workers).unwrap_or(0);
+            config.task_time = Duration::from_secs_f64(
+                number("--task-time-ms", task_time_ms, 0.001, 3.6e6)? / 1e3,
+            );
+            config.queue = usize::try_from(queue).map_err(|_| {
+                PerfError::Usage(format!("--queue must be at least 0, got {queue}"))
+            })?;
+            config.request_timeout = Duration::from_secs_f64(number(
+                "--request-timeout",
+                request_timeout,
+                0.001,
+                3600.0,
+            )?);
+            config.slo_p95 =
+                Duration::from_secs_f64(number("--slo-p95-ms", slo_p95_ms, 0.001, 3.6e6)? / 1e3);
+            if let Some(b) = error_budget {
+                config.error_budget = b;
+            }
+            config.even = even;
+            config.validate()?;
+            let (runtime, _endpoint) = runtime_with_metrics(metrics_addr.as_deref())?;
+            eprintln!(
+                "profile {}: {:.0} s of open-loop load ...",
+                kind.name(),
+                config.seconds()
+            );
+            let report = runtime
+                .block_on(orchbench::perftest::profile::run(&config, |t, n, q| {
+                    eprintln!("Progress: {t:.0} s, {n} requests, queue {q}")
+                }))?;
+            print!("{}", report.text());
+            let path = json.unwrap_or_else(|| {
+                PathBuf::from(format!("target/perf/profile-{}.json", kind.name()))
+            });
+            perftest::write_json(&path, &report.metrics())?;
+            eprintln!("wrote {}", path.display());
             Ok(())
         }
         Command::Worker {

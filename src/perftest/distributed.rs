@@ -261,6 +261,10 @@ pub async fn run(
             Ok(()) = &mut ctrl_c => { interrupted = true; break; }
             _ = tick.tick() => {
                 let (rss, cpu) = monitor.latest();
+                if let Some(live) = super::live::get() {
+                    let in_flight = published_at.iter().zip(&ended).filter(|&(&p, &e)| p != u64::MAX && !e).count();
+                    live.set_state(in_flight as u64, rss, f64::NAN);
+                }
                 progress(Progress {
                     done: done as u64,
                     total: total as u64,
@@ -295,7 +299,11 @@ pub async fn run(
             let latency = now.saturating_sub(published_at[id]);
             let (run, node) = (id / m, id % m);
             workflow_end[run] = workflow_end[run].max(now);
-            if ev.kind == EventKind::TaskFinished && result.error.is_none() {
+            let ok = ev.kind == EventKind::TaskFinished && result.error.is_none();
+            if let Some(live) = super::live::get() {
+                live.observe(latency as f64 / 1e9, ok);
+            }
+            if ok {
                 completed += 1;
                 latencies.push(latency);
                 waits.push(latency.saturating_sub(result.run_ns));

@@ -7,6 +7,8 @@
 //! (seed 004's parallel tool execution).
 
 pub mod distributed;
+pub mod live;
+pub mod profile;
 pub mod svg;
 pub mod workflow;
 

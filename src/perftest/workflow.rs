@@ -442,9 +442,14 @@ async fn drive(
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u32, bool)>();
     let task = |node: u32| {
         let tx = tx.clone();
+        let made = Instant::now();
         make().on_end(move |outcome: &Outcome| {
+            let ok = *outcome == Outcome::Completed;
+            if let Some(live) = super::live::get() {
+                live.observe(made.elapsed().as_secs_f64(), ok);
+            }
             // The driver outlives its tasks; a send can only fail if it was aborted.
-            let _ = tx.send((node, *outcome == Outcome::Completed));
+            let _ = tx.send((node, ok));
         })
     };
     let mut outstanding = 0usize;
@@ -544,6 +549,16 @@ pub async fn run(
             config.runs,
         ));
     }
+    let width = Plan::build(&dag)
+        .map(|p| p.max_parallelism())
+        .unwrap_or(1)
+        .max(1);
+    let busy = config.workers.min(config.runs * width).max(1);
+    let ideal_rate = if config.duration.is_zero() {
+        f64::INFINITY
+    } else {
+        busy as f64 / config.duration.as_secs_f64()
+    };
     let mut workflow_ns = Vec::with_capacity(config.runs);
     let mut tick = tokio::time::interval(progress_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -574,13 +589,20 @@ pub async fn run(
             },
             _ = tick.tick() => {
                 let (rss, cpu) = monitor.latest();
+                let stats = pool.stats();
+                let done = shared.done.load(Ordering::Relaxed);
+                let elapsed_s = start.elapsed().as_secs_f64();
+                if let Some(live) = super::live::get() {
+                    let queued = stats.in_flight.saturating_sub(stats.busy_workers) as u64;
+                    live.set_state(queued, rss, efficiency(done as f64 / elapsed_s, ideal_rate));
+                }
                 progress(Progress {
-                    done: shared.done.load(Ordering::Relaxed),
+                    done,
                     total,
                     rss,
                     cpu,
-                    active_workers: pool.stats().busy_workers,
-                    elapsed_s: start.elapsed().as_secs_f64(),
+                    active_workers: stats.busy_workers,
+                    elapsed_s,
                 });
             }
         }
@@ -632,16 +654,6 @@ pub async fn run(
         Some((r.latency().as_nanos() as u64).saturating_sub(wait + d_ns))
     }));
     let submission_s = shared.all_submitted_ns.load(Ordering::SeqCst) as f64 / 1e9;
-    let width = Plan::build(&dag)
-        .map(|p| p.max_parallelism())
-        .unwrap_or(1)
-        .max(1);
-    let busy = config.workers.min(config.runs * width).max(1);
-    let ideal_rate = if config.duration.is_zero() {
-        f64::INFINITY
-    } else {
-        busy as f64 / config.duration.as_secs_f64()
-    };
     let completion_rate = completed as f64 / duration_s;
     // Tasks the aborted drivers never submitted count as skipped.
     let skipped = if timed_out || interrupted {
