@@ -811,3 +811,35 @@ fn the_metrics_endpoint_serves_live_figures_during_a_run() {
             "--metrics-addr \"nowhere\": expected HOST:PORT",
         ));
 }
+
+/// The xargs comparison is bounded like the run: a command that never ends is killed
+/// with xargs (its process group) at the time limit, and the error says so.
+#[test]
+fn the_xargs_comparison_stops_at_the_time_limit() {
+    use orchbench::perftest::workflow::{RunConfig, xargs_seconds};
+    let marker = "sleep 29.2";
+    let config = RunConfig::parse(
+        "x",
+        &format!(
+            "runs = 2\ntasks_per_run = 1\nduration = 0\nworkers = 2\nexecutor = \"process\"\ncommand = \"{marker}\"\ntimeout = 0.5\n"
+        ),
+        "the test",
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let err = xargs_seconds(&config).unwrap_err();
+    assert!(
+        err.to_string().contains("xargs did not finish within 0.5s"),
+        "{err}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !crate::util::processes_with(marker).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "left running: {:?}",
+            crate::util::processes_with(marker)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -315,7 +315,9 @@ fn run_load(a: LoadArgs) -> Result<(), PerfError> {
     let (runtime, _endpoint) = runtime_with_metrics(a.metrics_addr.as_deref())?;
     let report = load_test(&runtime, &config, a.broker.as_deref())?;
     let result = finish(&report, &json, None);
-    if a.compare_xargs {
+    if a.compare_xargs && result.is_err() {
+        eprintln!("not comparing with xargs: the run itself did not complete");
+    } else if a.compare_xargs {
         eprintln!(
             "running the same commands through xargs -P {} ...",
             config.workers

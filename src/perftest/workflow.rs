@@ -888,8 +888,10 @@ pub fn xargs_seconds(config: &RunConfig) -> Result<f64, PerfError> {
     let line = format!("'{}'\n", config.shell_command().replace('\'', "'\\''"));
     let input = line.repeat(config.total_tasks());
     let start = Instant::now();
+    use std::os::unix::process::CommandExt as _;
     let mut child = Command::new("xargs")
         .args(["-P", &config.workers.to_string(), "-n", "1", "sh", "-c"])
+        .process_group(0)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -900,9 +902,28 @@ pub fn xargs_seconds(config: &RunConfig) -> Result<f64, PerfError> {
         .expect("piped")
         .write_all(input.as_bytes())
         .map_err(|e| PerfError::Run(format!("feeding xargs: {e}")))?;
-    let status = child
-        .wait()
-        .map_err(|e| PerfError::Run(format!("waiting for xargs: {e}")))?;
+    // Bounded like the run itself: a command that never ends must not hang the tool.
+    let limit = config.effective_timeout();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if start.elapsed() >= limit => {
+                // xargs leads its own process group: kill it with every command it runs.
+                // SAFETY: kill(2) on a process group; no memory is involved.
+                unsafe {
+                    libc::kill(-(child.id() as i32), libc::SIGKILL);
+                }
+                let _ = child.wait();
+                return Err(PerfError::TimedOut(format!(
+                    "xargs did not finish within {:.1}s",
+                    limit.as_secs_f64()
+                )));
+            }
+            // 1 ms polls: at most 1 ms added to a multi-second xargs time.
+            Ok(None) => std::thread::sleep(Duration::from_millis(1)),
+            Err(e) => return Err(PerfError::Run(format!("waiting for xargs: {e}"))),
+        }
+    };
     if !status.success() {
         return Err(PerfError::Run(format!("xargs failed: {status}")));
     }
