@@ -28,11 +28,26 @@ pub enum WriteError {
 
 /// Writes `contents` to `path` atomically: a temporary file in the same directory is
 /// written, flushed to disk and renamed over `path`. Missing parent directories are created.
+///
+/// A `path` that exists and is not a regular file (`/dev/null`, `/dev/stdout`, a FIFO) is
+/// written into directly: renaming a file over a device node would replace the device
+/// itself (a `--json /dev/null` once turned the machine's `/dev/null` into a plain file,
+/// and every later reader of it saw the text written there).
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
     let write_err = |source| WriteError::Write {
         path: path.to_path_buf(),
         source,
     };
+    if let Ok(meta) = std::fs::metadata(path)
+        && !meta.is_file()
+        && !meta.is_dir()
+    {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(write_err)?;
+        return file.write_all(contents).map_err(write_err);
+    }
     let dir = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
@@ -62,6 +77,22 @@ mod tests {
         // Only the target remains: no temporary files are left behind.
         let entries: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
         assert_eq!(entries.len(), 1);
+    }
+
+    #[test]
+    fn a_device_is_written_into_not_replaced() {
+        // Through a link in a scratch directory: were the device replaced, only the link
+        // would be (the machine's /dev/null stays safe even if this test fails).
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("null");
+        std::os::unix::fs::symlink("/dev/null", &link).unwrap();
+        write_atomic(&link, b"discarded").unwrap();
+        let meta = std::fs::symlink_metadata(&link).unwrap();
+        assert!(
+            meta.file_type().is_symlink(),
+            "the device was replaced by a file"
+        );
+        assert_eq!(std::fs::read(&link).unwrap(), b"");
     }
 
     #[test]

@@ -159,14 +159,16 @@ fn a_worker_killed_mid_run_loses_no_task() {
     );
     // 120 tasks of 0.2 s on 2 × 4 slots: about 3 s; wA dies after 1 s with a batch
     // taken and not acknowledged.
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("killed.json");
     let started = Instant::now();
     let run = std::thread::spawn({
         let url = url.clone();
         move || {
             coordinator()
                 .args(["--broker", &url, "--runs", "20", "--tasks-per-run", "6"])
-                .args(["--duration", "0.2", "--timeout", "60"])
-                .args(["--json", "/dev/null"])
+                .args(["--duration", "0.2", "--timeout", "60", "--json"])
+                .arg(&json)
                 .output()
                 .expect("the coordinator runs")
         }

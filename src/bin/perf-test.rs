@@ -75,7 +75,7 @@ struct LoadArgs {
     /// (process executor).
     #[arg(long)]
     compare_xargs: bool,
-    /// Where to write the bench-gate report (default target/perf/<config>.json).
+    /// Where to write the bench-gate report (default `target/perf/<config>.json`).
     #[arg(long)]
     json: Option<PathBuf>,
     /// Where --all writes its results.
@@ -421,7 +421,7 @@ enum Command {
         /// Evenly spaced arrivals instead of a Poisson process.
         #[arg(long)]
         even: bool,
-        /// The report for bench-gate (default target/perf/profile-<kind>.json).
+        /// The report for bench-gate (default `target/perf/profile-<kind>.json`).
         #[arg(long)]
         json: Option<PathBuf>,
         /// Serve Prometheus metrics on HOST:PORT (GET /metrics) while the run lasts.
@@ -431,7 +431,7 @@ enum Command {
     /// A distributed worker: runs tasks from the broker's task stream (consumer group
     /// perf-workers) until Ctrl-C or SIGTERM, taking over tasks a dead worker left.
     Worker {
-        /// The broker, redis://HOST:PORT[/db][?stream=NAME&...].
+        /// The broker, `redis://HOST:PORT[/db][?stream=NAME&...]`.
         #[arg(long)]
         broker: String,
         /// Tasks this worker runs at once.
@@ -444,7 +444,7 @@ enum Command {
         /// (must exceed the longest task).
         #[arg(long, default_value_t = 5.0, allow_negative_numbers = true)]
         reclaim_after: f64,
-        /// This worker's consumer name (default <host>-<pid>).
+        /// This worker's consumer name (default `<host>-<pid>`).
         #[arg(long)]
         name: Option<String>,
         /// Exit after this many seconds without a task (default: run until stopped).

@@ -263,7 +263,7 @@ pub async fn run(
                 let (rss, cpu) = monitor.latest();
                 if let Some(live) = super::live::get() {
                     let in_flight = published_at.iter().zip(&ended).filter(|&(&p, &e)| p != u64::MAX && !e).count();
-                    live.set_state(in_flight as u64, rss, f64::NAN);
+                    live.set_state(in_flight as u64, f64::NAN);
                 }
                 progress(Progress {
                     done: done as u64,

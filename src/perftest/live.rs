@@ -9,7 +9,7 @@
 //! | `async_orchestrator_tasks_completed_total` | counter | of those, completed |
 //! | `async_orchestrator_queue_depth` | gauge | tasks waiting for a worker |
 //! | `async_orchestrator_parallel_efficiency` | gauge | completion rate / ideal rate so far |
-//! | `process_resident_memory_bytes` | gauge | this process's RSS (the monitor's sample) |
+//! | `process_resident_memory_bytes` | gauge | this process's RSS, read at each scrape |
 //!
 //! The text is encoded by `prometheus-client` (OpenMetrics text, which Prometheus
 //! scrapes). The HTTP side is a small server on a tokio listener: `GET /metrics`
@@ -121,22 +121,34 @@ impl LiveMetrics {
         self.errors.inc();
     }
 
-    /// The current queue depth, RSS and efficiency (NaN: not known, left as it was).
-    pub fn set_state(&self, queue_depth: u64, rss_bytes: u64, efficiency: f64) {
+    /// The current queue depth and efficiency (NaN: not known, left as it was).
+    pub fn set_state(&self, queue_depth: u64, efficiency: f64) {
         self.queue_depth.set(queue_depth as i64);
-        self.rss.set(rss_bytes as i64);
         if efficiency.is_finite() {
             self.efficiency.set(efficiency);
         }
     }
 
-    /// The exposition text.
+    /// The exposition text; the RSS is read at this moment, as Prometheus's process
+    /// collectors do.
     pub fn render(&self) -> String {
+        self.rss.set(rss_now() as i64);
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
         out
     }
+}
+
+/// This process's resident memory now, bytes (`/proc/self/statm`; 0 if unreadable).
+pub fn rss_now() -> u64 {
+    // SAFETY: sysconf has no preconditions; it returns -1 on error.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    let page = u64::try_from(page).unwrap_or(4096);
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * page)
 }
 
 /// The process's instruments, if `--metrics-addr` installed them.
@@ -240,7 +252,7 @@ mod tests {
         m.observe(0.02, true);
         m.observe(0.5, false);
         m.rejected();
-        m.set_state(7, 4096, 0.9);
+        m.set_state(7, 0.9);
         let text = m.render();
         for line in [
             "async_orchestrator_duration_seconds_count 2",
@@ -249,10 +261,17 @@ mod tests {
             "async_orchestrator_tasks_completed_total 1",
             "async_orchestrator_queue_depth 7",
             "async_orchestrator_parallel_efficiency 0.9",
-            "process_resident_memory_bytes 4096",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
         }
+        let rss = text
+            .lines()
+            .find_map(|l| l.strip_prefix("process_resident_memory_bytes "))
+            .and_then(|v| v.parse::<f64>().ok());
+        assert!(
+            rss.is_some_and(|v| v > 1e6),
+            "the RSS is read at render time:\n{text}"
+        );
         assert!(
             text.contains("async_orchestrator_duration_seconds_sum 0.52"),
             "{text}"

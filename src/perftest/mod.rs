@@ -2,9 +2,16 @@
 //! produce, and how those are rendered (seed-style markdown tables, JSON, SVG charts),
 //! so that the binary only parses arguments and maps results to exit codes.
 //!
-//! Commands so far: the load test itself ([`workflow`]: seed 002's workflow runs and
-//! configs), `model` (seed 000/001's M/M/c table with dispatch delay) and `tools`
-//! (seed 004's parallel tool execution).
+//! The commands:
+//! - the load test ([`workflow`]: seed 002's workflow runs and configs), locally or
+//!   through a Redis broker with remote workers ([`distributed`]);
+//! - `profile` ([`profile`]: seed 004's open-loop sustained, burst and ramp loads);
+//! - `model` (seed 000/001's M/M/c table with dispatch delay);
+//! - `tools` (seed 004's parallel tool execution) and `ratelimit` (its rate-limit
+//!   scenarios), with reports for the gate;
+//! - `worker` (the distributed worker).
+//!
+//! Any run can serve live Prometheus metrics ([`live`]).
 
 pub mod distributed;
 pub mod live;

@@ -437,7 +437,7 @@ pub async fn run(
                     samples.push((clock.now().saturating_sub(start), queued));
                 }
                 if let Some(live) = super::live::get() {
-                    live.set_state(queued, rss_now(), f64::NAN);
+                    live.set_state(queued, f64::NAN);
                 }
             }
             samples
@@ -497,14 +497,6 @@ pub async fn run(
     Ok(analyse(
         config, &arrivals, &ends, &samples, lag_max, resources,
     ))
-}
-
-/// This process's RSS from /proc (cheap enough for the 2 ms sampler), bytes.
-fn rss_now() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .map_or(0, |pages| pages * 4096)
 }
 
 fn analyse(

@@ -594,7 +594,7 @@ pub async fn run(
                 let elapsed_s = start.elapsed().as_secs_f64();
                 if let Some(live) = super::live::get() {
                     let queued = stats.in_flight.saturating_sub(stats.busy_workers) as u64;
-                    live.set_state(queued, rss, efficiency(done as f64 / elapsed_s, ideal_rate));
+                    live.set_state(queued, efficiency(done as f64 / elapsed_s, ideal_rate));
                 }
                 progress(Progress {
                     done,
