@@ -1,7 +1,8 @@
 //! perf-test's distributed mode end to end: a real `redis-server` on loopback, two
 //! `perf-test worker` processes, and the coordinator (`perf-test --broker`). Every task
 //! must run, the per-worker counts must add up, a worker killed mid-run must lose no
-//! task (another takes over its pending entries), and an unreachable broker is exit 4.
+//! task (another takes over its pending entries), a worker started before its broker
+//! waits for it, and an unreachable broker is exit 4.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -204,22 +205,96 @@ fn a_worker_killed_mid_run_loses_no_task() {
 
 #[test]
 fn an_unreachable_broker_is_exit_4_naming_it() {
-    for args in [
-        vec!["--broker", "redis://127.0.0.1:1", "--config", "quick"],
-        vec!["worker", "--broker", "redis://127.0.0.1:1"],
+    // The coordinator gives up at once; a worker waits `--broker-timeout` for it.
+    for (args, waits) in [
+        (
+            vec!["--broker", "redis://127.0.0.1:1", "--config", "quick"],
+            false,
+        ),
+        (
+            vec![
+                "worker",
+                "--broker",
+                "redis://127.0.0.1:1",
+                "--broker-timeout",
+                "1.5",
+            ],
+            true,
+        ),
     ] {
+        let started = Instant::now();
         coordinator()
             .args(&args)
             .timeout(Duration::from_secs(30))
             .assert()
             .code(4)
             .stderr(predicate::str::contains("broker redis://127.0.0.1:1"));
+        let took = started.elapsed();
+        if waits {
+            assert!(took >= Duration::from_millis(1500), "{args:?}: {took:?}");
+        }
+        assert!(took < Duration::from_secs(15), "{args:?}: {took:?}");
     }
     coordinator()
         .args(["--broker", "http://127.0.0.1:6379", "--config", "quick"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("expected redis://HOST:PORT"));
+}
+
+/// A worker started before its broker waits for it (`--broker-timeout`), then serves:
+/// workers and the broker can be started in any order.
+#[test]
+fn a_worker_started_before_its_broker_waits_for_it() {
+    let Some(mut server) = crate::util::redis_server("a_worker_started_before_its_broker") else {
+        return;
+    };
+    let url = server.url();
+    server.stop();
+    let mut worker = Command::new(cargo_bin("perf-test"))
+        .args(["worker", "--broker", &url, "--name", "early"])
+        .args(["--workers", "4", "--broker-timeout", "30"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("perf-test worker starts");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        worker.try_wait().unwrap().is_none(),
+        "the worker gave up on a broker that is not up yet"
+    );
+    server.restart().expect("redis-server restarts on its port");
+    let out = coordinator()
+        .args(["--broker", &url, "--runs", "20", "--tasks-per-run", "5"])
+        .args(["--duration", "0", "--timeout", "60", "--json"])
+        .arg(tempfile::tempdir().unwrap().path().join("d.json"))
+        .timeout(Duration::from_secs(90))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "Tasks: 100 completed, 0 failed, 0 not run",
+        ))
+        .get_output()
+        .stdout
+        .clone();
+    let stdout = String::from_utf8_lossy(&out);
+    assert_eq!(
+        per_worker(&stdout),
+        vec![("early".to_owned(), 100)],
+        "{stdout}"
+    );
+    // SAFETY: kill(2) on a child's pid; no memory is involved.
+    unsafe {
+        libc::kill(worker.id() as i32, libc::SIGTERM);
+    }
+    let status = worker.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(worker.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("waiting up to 30.0 s") && stderr.contains("connected to"),
+        "{stderr}"
+    );
 }
 
 fn redis_query<T: redis::FromRedisValue>(url: &str, cmd: &redis::Cmd) -> T {

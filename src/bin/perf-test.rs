@@ -450,7 +450,8 @@ enum Command {
         /// Exit after this many seconds without a task (default: run until stopped).
         #[arg(long, allow_negative_numbers = true)]
         idle_exit: Option<f64>,
-        /// Give up (exit 4) when the broker has been unreachable this many seconds.
+        /// Give up (exit 4) when the broker has been unreachable this many seconds, at
+        /// start (a worker may start before its broker) or mid-run.
         #[arg(long, default_value_t = 30.0, allow_negative_numbers = true)]
         broker_timeout: f64,
     },

@@ -31,7 +31,8 @@ use serde::{Deserialize, Serialize};
 use super::PerfError;
 use super::workflow::{Executor, Latency, Progress, RunConfig, RunReport};
 use crate::events::{
-    BusError, Event, EventBus, EventKind, RedisConfig, RedisStreamsBus, Subscription,
+    BusError, Event, EventBus, EventKind, RedisConfig, RedisStreamsBus, RedisSubscription,
+    Subscription,
 };
 use crate::monitor::{MonitorConfig, ResourceMonitor};
 use crate::planner::Plan;
@@ -442,25 +443,12 @@ pub async fn serve(config: WorkerConfig) -> Result<WorkerReport, PerfError> {
     let reclaim_ms = config.reclaim_after.as_millis().max(1) as u64;
     bus_config.claim_idle_ms = reclaim_ms;
     bus_config.claim_interval_ms = (reclaim_ms / 2).clamp(1, 1000);
-    let tasks = RedisStreamsBus::connect(bus_config.clone())
-        .await
-        .map_err(|e| unavailable(url, &e))?;
     let name = config.name.clone().unwrap_or_else(|| {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_owned())
             .unwrap_or_else(|_| "worker".into());
         format!("{host}-{}", std::process::id())
     });
-    let mut inbox = tasks
-        .subscribe_as(WORKER_GROUP, &name)
-        .await
-        .map_err(|e| unavailable(url, &e))?;
-    let mut pool = Arc::new(
-        Pool::new(PoolConfig::with_workers(config.slots))
-            .map_err(|e| PerfError::Usage(format!("--workers: {e}")))?,
-    );
-    let mut replies: HashMap<String, RedisStreamsBus> = HashMap::new();
-    let mut report = WorkerReport::default();
     // Stopping is checked between reads, never by cancelling one (see
     // `RedisSubscription::poll_batch`): a stopped worker finishes the batch it has,
     // publishes its results and acknowledges it, within one `block_ms` of the signal.
@@ -472,6 +460,16 @@ pub async fn serve(config: WorkerConfig) -> Result<WorkerReport, PerfError> {
             stopping.store(true, std::sync::atomic::Ordering::SeqCst);
         }
     });
+    let Some((_tasks, mut inbox)) = join(&config, &bus_config, &name, &stopping).await? else {
+        watcher.abort();
+        return Ok(WorkerReport::default());
+    };
+    let mut pool = Arc::new(
+        Pool::new(PoolConfig::with_workers(config.slots))
+            .map_err(|e| PerfError::Usage(format!("--workers: {e}")))?,
+    );
+    let mut replies: HashMap<String, RedisStreamsBus> = HashMap::new();
+    let mut report = WorkerReport::default();
     let batch = config.batch.max(config.slots);
     let mut buf: Vec<Event> = Vec::with_capacity(batch);
     let mut last_task = Instant::now();
@@ -613,6 +611,54 @@ pub async fn serve(config: WorkerConfig) -> Result<WorkerReport, PerfError> {
     report.reclaimed = inbox.stats().claimed;
     pool.shutdown(Shutdown::Drain).await;
     Ok(report)
+}
+
+/// Connects to the task stream and joins the worker group. A worker may start before
+/// its broker (or while it restarts): an unreachable broker is retried every 200 ms for
+/// up to `broker_timeout`, then it is an error (exit 4). None: stopped while waiting.
+async fn join(
+    config: &WorkerConfig,
+    bus_config: &RedisConfig,
+    name: &str,
+    stopping: &std::sync::atomic::AtomicBool,
+) -> Result<Option<(RedisStreamsBus, RedisSubscription)>, PerfError> {
+    let url = config.url.as_str();
+    let started = Instant::now();
+    let mut waiting = false;
+    loop {
+        let attempt = async {
+            let tasks = RedisStreamsBus::connect(bus_config.clone()).await?;
+            let inbox = tasks.subscribe_as(WORKER_GROUP, name).await?;
+            Ok::<_, BusError>((tasks, inbox))
+        };
+        match attempt.await {
+            Ok(joined) => {
+                if waiting {
+                    eprintln!(
+                        "worker {name}: connected to {url} after {:.1} s",
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+                return Ok(Some(joined));
+            }
+            Err(e) if started.elapsed() >= config.broker_timeout => {
+                return Err(unavailable(url, &e));
+            }
+            Err(e) => {
+                if !waiting {
+                    eprintln!(
+                        "worker {name}: broker {url}: {e}; waiting up to {:.1} s for it (--broker-timeout)",
+                        config.broker_timeout.as_secs_f64()
+                    );
+                    waiting = true;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                if stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                    return Ok(None);
+                }
+            }
+        }
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.
