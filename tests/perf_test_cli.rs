@@ -447,15 +447,7 @@ fn a_run_past_its_time_limit_stops_with_exit_3_and_partial_results() {
     // one hangs in the sleep and is cancelled, and the other four never start.
     let m = gate_metrics(dir.path());
     assert_eq!(m["perf/custom/failed"].value, 5.0);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !crate::util::processes_with(marker).is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "left running: {:?}",
-            crate::util::processes_with(marker)
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    crate::util::assert_none_with(marker);
 }
 
 #[test]
@@ -817,29 +809,28 @@ fn the_metrics_endpoint_serves_live_figures_during_a_run() {
 #[test]
 fn the_xargs_comparison_stops_at_the_time_limit() {
     use orchbench::perftest::workflow::{RunConfig, xargs_seconds};
-    let marker = "sleep 29.2";
-    let config = RunConfig::parse(
-        "x",
-        &format!(
-            "runs = 2\ntasks_per_run = 1\nduration = 0\nworkers = 2\nexecutor = \"process\"\ncommand = \"{marker}\"\ntimeout = 0.5\n"
-        ),
-        "the test",
-    )
-    .unwrap();
-    let started = std::time::Instant::now();
-    let err = xargs_seconds(&config).unwrap_err();
-    assert!(
-        err.to_string().contains("xargs did not finish within 0.5s"),
-        "{err}"
-    );
-    assert!(started.elapsed() < std::time::Duration::from_secs(5));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !crate::util::processes_with(marker).is_empty() {
+    // A short input, and one far larger than a pipe holds (260 KB): xargs stops
+    // reading it once its two commands run, and feeding it must not block the limit.
+    for (runs, marker) in [(2, "sleep 29.2"), (20_000, "sleep 29.3")] {
+        let config = RunConfig::parse(
+            "x",
+            &format!(
+                "runs = {runs}\ntasks_per_run = 1\nduration = 0\nworkers = 2\nexecutor = \"process\"\ncommand = \"{marker}\"\ntimeout = 0.5\n"
+            ),
+            "the test",
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        let err = xargs_seconds(&config).unwrap_err();
         assert!(
-            std::time::Instant::now() < deadline,
-            "left running: {:?}",
-            crate::util::processes_with(marker)
+            err.to_string().contains("xargs did not finish within 0.5s"),
+            "{runs} runs: {err}"
         );
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{runs} runs: {:?}",
+            started.elapsed()
+        );
+        crate::util::assert_none_with(marker);
     }
 }

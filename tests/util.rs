@@ -104,6 +104,19 @@ pub fn processes_with(marker: &str) -> Vec<u32> {
         .collect()
 }
 
+/// Asserts that within 5 s no process carries `marker` any more (blocking).
+pub fn assert_none_with(marker: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !processes_with(marker).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "left running: {:?}",
+            processes_with(marker)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// Waits (up to 5 s) until at least `n` processes carry `marker` and returns them all.
 pub async fn wait_for_processes(marker: &str, n: usize) -> Vec<u32> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);

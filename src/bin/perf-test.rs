@@ -129,12 +129,6 @@ fn load_config(a: &LoadArgs) -> Result<RunConfig, PerfError> {
             ));
         }
     };
-    let positive = |flag: &str, v: i64| -> Result<usize, PerfError> {
-        usize::try_from(v)
-            .ok()
-            .filter(|&n| n > 0)
-            .ok_or_else(|| PerfError::Usage(format!("{flag} must be a positive count, got {v}")))
-    };
     if let Some(v) = a.runs {
         config.runs = positive("--runs", v)?;
     }
@@ -181,6 +175,14 @@ fn load_config(a: &LoadArgs) -> Result<RunConfig, PerfError> {
     }
     config.validate("the command line")?;
     Ok(config)
+}
+
+/// A count flag's value: positive, or a usage error naming the flag.
+fn positive(flag: &str, v: i64) -> Result<usize, PerfError> {
+    usize::try_from(v)
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| PerfError::Usage(format!("{flag} must be a positive count, got {v}")))
 }
 
 /// Runs one load test with live progress: a bar on a terminal, else a line a second.
@@ -286,9 +288,8 @@ fn run_load(a: LoadArgs) -> Result<(), PerfError> {
         for name in RunConfig::builtin_names() {
             let mut config = RunConfig::named(name)?;
             if let Some(w) = a.workers {
-                config.workers = usize::try_from(w).ok().filter(|&n| n > 0).ok_or_else(|| {
-                    PerfError::Usage(format!("--workers must be a positive count, got {w}"))
-                })?;
+                config.workers = positive("--workers", w)?;
+                config.validate("the command line")?;
             }
             eprintln!("=== {name}");
             let report = load_test(&runtime, &config, a.broker.as_deref())?;

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use super::PerfError;
-use super::workflow::{Executor, Latency, Progress, RunConfig, RunReport};
+use super::workflow::{Deps, Executor, Latency, Progress, RunConfig, RunReport};
 use crate::events::{
     BusError, Event, EventBus, EventKind, RedisConfig, RedisStreamsBus, RedisSubscription,
     Subscription,
@@ -177,12 +177,10 @@ pub async fn run(
     let dag = config.dag();
     let m = dag.node_count();
     let total = config.total_tasks();
-    let mut successors: Vec<Vec<usize>> = vec![Vec::new(); m];
-    let mut indegree = vec![0u32; m];
-    for (a, b) in dag.edges() {
-        successors[a.index()].push(b.index());
-        indegree[b.index()] += 1;
-    }
+    let Deps {
+        indegree,
+        successors,
+    } = Deps::of(&dag);
     let limit = config.effective_timeout();
     let deadline_ns = unix_ns() + limit.as_nanos() as u64;
     let spec = TaskSpec {
@@ -229,6 +227,8 @@ pub async fn run(
         Plan::build(&dag).map_err(|e| PerfError::Run(format!("planning: {e}")))?;
         ready.extend(roots.iter().map(|&node| (run, node)));
     }
+    // Tasks published so far (for the live queue depth).
+    let mut published = 0u64;
     let publish = |ready: &mut Vec<(usize, usize)>, published_at: &mut Vec<u64>| {
         let now = start.elapsed().as_nanos() as u64;
         let batch: Vec<Event> = ready
@@ -242,6 +242,7 @@ pub async fn run(
         let tasks = tasks.clone();
         async move { tasks.publish_batch(batch).await }
     };
+    published += ready.len() as u64;
     publish(&mut ready, &mut published_at)
         .await
         .map_err(|e| unavailable(url, &e))?;
@@ -263,8 +264,7 @@ pub async fn run(
             _ = tick.tick() => {
                 let (rss, cpu) = monitor.latest();
                 if let Some(live) = super::live::get() {
-                    let in_flight = published_at.iter().zip(&ended).filter(|&(&p, &e)| p != u64::MAX && !e).count();
-                    live.set_state(in_flight as u64, f64::NAN);
+                    live.set_state(published.saturating_sub(completed + failed), f64::NAN);
                 }
                 progress(Progress {
                     done: done as u64,
@@ -314,6 +314,7 @@ pub async fn run(
                         .saturating_sub(config.duration.as_nanos() as u64),
                 );
                 for &s in &successors[node] {
+                    let s = s as usize;
                     let t = run * m + s;
                     waiting[t] -= 1;
                     if waiting[t] == 0 {
@@ -325,18 +326,19 @@ pub async fn run(
                 // Everything downstream of a failed task never runs.
                 let mut stack = successors[node].clone();
                 while let Some(s) = stack.pop() {
-                    let t = run * m + s;
+                    let t = run * m + s as usize;
                     if !ended[t] && published_at[t] == u64::MAX {
                         ended[t] = true;
                         published_at[t] = 0;
                         done += 1;
                         skipped += 1;
-                        stack.extend(successors[s].iter().copied());
+                        stack.extend_from_slice(&successors[s as usize]);
                     }
                 }
             }
         }
         if !ready.is_empty() {
+            published += ready.len() as u64;
             publish(&mut ready, &mut published_at)
                 .await
                 .map_err(|e| unavailable(url, &e))?;

@@ -192,6 +192,8 @@ pub async fn install(addr: &str) -> Result<Endpoint, PerfError> {
     let task = tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
+                // Out of file descriptors, say: back off instead of spinning.
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             };
             tokio::spawn(async move {

@@ -288,9 +288,16 @@ pub fn tools_markdown(rows: &[ToolsRow]) -> String {
     out
 }
 
-fn metric(name: String, value: f64, unit: &str, direction: Direction) -> PerfMetric {
+/// One metric of a report for `bench-gate`, without samples (perf-test's figures are
+/// single values).
+pub(crate) fn metric(
+    name: impl Into<String>,
+    value: f64,
+    unit: &str,
+    direction: Direction,
+) -> PerfMetric {
     PerfMetric {
-        name,
+        name: name.into(),
         value,
         unit: unit.into(),
         direction,
@@ -311,11 +318,11 @@ pub fn tools_metrics(rows: &[ToolsRow]) -> PerfReport {
     for r in rows {
         let n = r.parallel;
         if n == 1 {
-            metrics.push(metric("single_tool_time".into(), r.parallel_s, "s", Down));
+            metrics.push(metric("single_tool_time", r.parallel_s, "s", Down));
         }
         if n == 50 {
             metrics.push(metric(
-                "memory_50_tools".into(),
+                "memory_50_tools",
                 r.peak_rss_bytes as f64,
                 "bytes",
                 Down,

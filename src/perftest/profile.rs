@@ -32,7 +32,7 @@ use serde::Serialize;
 use super::PerfError;
 use super::workflow::Latency;
 use crate::gate::Direction;
-use crate::gate::perf::{PerfMetric, PerfReport};
+use crate::gate::perf::PerfReport;
 use crate::monitor::{MonitorConfig, MonitorReport, ResourceMonitor};
 use crate::scheduler::{Backpressure, Outcome, Pool, PoolConfig, Shutdown, Task};
 use crate::timing::{Clock, MonotonicClock};
@@ -571,15 +571,15 @@ fn analyse(
         if config.kind == ProfileKind::Burst && s.judged {
             let recovery = drained_after(b);
             let drain_end = b + (recovery.min(seconds) * 1e9) as u64 + 1;
-            let members: Vec<usize> = (0..n)
-                .filter(|&j| arrivals[j] >= a && arrivals[j] < b)
-                .collect();
+            // Arrivals are in time order: the burst's are one range.
+            let members =
+                arrivals.partition_point(|&t| t < a)..arrivals.partition_point(|&t| t < b);
             bursts.push(BurstFigures {
                 at_s: t0,
                 queue_peak: peak_between(a, drain_end),
                 recovery_s: recovery,
                 requests: members.len() as u64,
-                errors: members.iter().filter(|&&j| !ok(j)).count() as u64,
+                errors: members.filter(|&j| !ok(j)).count() as u64,
             });
         }
         if config.kind == ProfileKind::Ramp && s.judged && k + 1 < config.segments.len() {
@@ -644,17 +644,35 @@ fn analyse(
     }
 }
 
+/// The bursts taken together: what seed 004's burst targets judge.
+struct BurstTotals {
+    /// The slowest recovery, seconds.
+    worst_recovery_s: f64,
+    /// The highest queue peak.
+    queue_peak: u64,
+    /// Errors over requests, across every burst (0 without requests).
+    error_rate: f64,
+}
+
 impl ProfileReport {
+    fn burst_totals(&self) -> BurstTotals {
+        let requests: u64 = self.bursts.iter().map(|b| b.requests).sum();
+        let errors: u64 = self.bursts.iter().map(|b| b.errors).sum();
+        BurstTotals {
+            worst_recovery_s: self.bursts.iter().map(|b| b.recovery_s).fold(0.0, f64::max),
+            queue_peak: self.bursts.iter().map(|b| b.queue_peak).max().unwrap_or(0),
+            error_rate: if requests == 0 {
+                0.0
+            } else {
+                errors as f64 / requests as f64
+            },
+        }
+    }
+
     /// The report `bench-gate` reads: `perf/profile_<kind>/<metric>`.
     pub fn metrics(&self) -> PerfReport {
+        use super::metric as m;
         use Direction::{HigherIsBetter as Up, LowerIsBetter as Down};
-        let m = |name: &str, value: f64, unit: &str, direction| PerfMetric {
-            name: name.into(),
-            value,
-            unit: unit.into(),
-            direction,
-            samples: Vec::new(),
-        };
         let l = &self.latency;
         let mut metrics = vec![
             m("latency_p50", l.p50, "s", Down),
@@ -668,24 +686,9 @@ impl ProfileReport {
         match self.config.kind {
             ProfileKind::Sustained => {}
             ProfileKind::Burst => {
-                let requests: u64 = self.bursts.iter().map(|b| b.requests).sum();
-                let errors: u64 = self.bursts.iter().map(|b| b.errors).sum();
-                metrics.push(m(
-                    "recovery_time_max",
-                    self.bursts.iter().map(|b| b.recovery_s).fold(0.0, f64::max),
-                    "s",
-                    Down,
-                ));
-                metrics.push(m(
-                    "error_rate",
-                    if requests == 0 {
-                        0.0
-                    } else {
-                        errors as f64 / requests as f64
-                    },
-                    "ratio",
-                    Down,
-                ));
+                let t = self.burst_totals();
+                metrics.push(m("recovery_time_max", t.worst_recovery_s, "s", Down));
+                metrics.push(m("error_rate", t.error_rate, "ratio", Down));
             }
             ProfileKind::Ramp => {
                 // Never broken: the highest rate offered is a lower bound, and is
@@ -796,15 +799,11 @@ impl ProfileReport {
                         b.at_s, b.queue_peak, b.recovery_s, b.errors, b.requests
                     );
                 }
-                let worst = self.bursts.iter().map(|b| b.recovery_s).fold(0.0, f64::max);
-                let peak = self.bursts.iter().map(|b| b.queue_peak).max().unwrap_or(0);
-                let requests: u64 = self.bursts.iter().map(|b| b.requests).sum();
-                let errors: u64 = self.bursts.iter().map(|b| b.errors).sum();
-                let rate = if requests == 0 {
-                    0.0
-                } else {
-                    errors as f64 / requests as f64
-                };
+                let BurstTotals {
+                    worst_recovery_s: worst,
+                    queue_peak: peak,
+                    error_rate: rate,
+                } = self.burst_totals();
                 let _ = writeln!(out, "Seed 004's targets:");
                 let _ = writeln!(
                     out,

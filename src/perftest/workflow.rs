@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use super::PerfError;
 use crate::gate::Direction;
-use crate::gate::perf::{PerfMetric, PerfReport};
+use crate::gate::perf::PerfReport;
 use crate::monitor::{MonitorConfig, MonitorReport, ResourceMonitor};
 use crate::planner::{Dag, Plan};
 use crate::scheduler::{Outcome, Pool, PoolConfig, Task};
@@ -411,6 +411,32 @@ impl Progress {
     }
 }
 
+/// A workflow's dependency structure as its driver walks it: per task, how many
+/// predecessors it waits for and which tasks wait for it. Every workflow of a load test
+/// has the same DAG, so this is built once and shared.
+pub(crate) struct Deps {
+    /// Predecessors per task.
+    pub(crate) indegree: Vec<u32>,
+    /// Successors per task.
+    pub(crate) successors: Vec<Vec<u32>>,
+}
+
+impl Deps {
+    /// From the DAG's edges.
+    pub(crate) fn of(dag: &Dag) -> Deps {
+        let n = dag.node_count();
+        let mut deps = Deps {
+            indegree: vec![0; n],
+            successors: vec![Vec::new(); n],
+        };
+        for (a, b) in dag.edges() {
+            deps.indegree[b.index()] += 1;
+            deps.successors[a.index()].push(b.index() as u32);
+        }
+        deps
+    }
+}
+
 /// Per-workflow bookkeeping shared by its driver.
 struct Shared {
     done: AtomicU64,
@@ -425,20 +451,15 @@ struct Shared {
 async fn drive(
     pool: Arc<Pool>,
     plan: Plan,
-    dag: Arc<Dag>,
+    deps: Arc<Deps>,
     make: Arc<dyn Fn() -> Task + Send + Sync>,
     shared: Arc<Shared>,
     start: Instant,
     runs: usize,
 ) -> u64 {
     let triggered = Instant::now();
-    let n = dag.node_count();
-    let mut waiting: Vec<u32> = vec![0; n];
-    let mut successors: Vec<Vec<u32>> = vec![Vec::new(); n];
-    for (a, b) in dag.edges() {
-        waiting[b.index()] += 1;
-        successors[a.index()].push(b.index() as u32);
-    }
+    let n = deps.indegree.len();
+    let mut waiting = deps.indegree.clone();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u32, bool)>();
     let task = |node: u32| {
         let tx = tx.clone();
@@ -479,7 +500,7 @@ async fn drive(
         ended += 1;
         shared.done.fetch_add(1, Ordering::Relaxed);
         if completed {
-            for &s in &successors[node as usize] {
+            for &s in &deps.successors[node as usize] {
                 waiting[s as usize] -= 1;
                 if waiting[s as usize] == 0 {
                     match pool.submit(task(s)).await {
@@ -516,7 +537,8 @@ pub async fn run(
         include_children: config.executor == Executor::Process,
     })
     .map_err(|e| PerfError::Run(format!("cannot monitor resources: {e}")))?;
-    let dag = Arc::new(config.dag());
+    let dag = config.dag();
+    let deps = Arc::new(Deps::of(&dag));
     let make: Arc<dyn Fn() -> Task + Send + Sync> = match config.executor {
         Executor::Async => {
             let d = config.duration;
@@ -534,6 +556,10 @@ pub async fn run(
         skipped: AtomicU64::new(0),
     });
     let total = config.total_tasks() as u64;
+    let width = Plan::build(&dag)
+        .map(|p| p.max_parallelism())
+        .unwrap_or(1)
+        .max(1);
     let start = Instant::now();
     let mut drivers = tokio::task::JoinSet::new();
     for _ in 0..config.runs {
@@ -542,17 +568,13 @@ pub async fn run(
         drivers.spawn(drive(
             pool.clone(),
             plan,
-            dag.clone(),
+            deps.clone(),
             make.clone(),
             shared.clone(),
             start,
             config.runs,
         ));
     }
-    let width = Plan::build(&dag)
-        .map(|p| p.max_parallelism())
-        .unwrap_or(1)
-        .max(1);
     let busy = config.workers.min(config.runs * width).max(1);
     let ideal_rate = if config.duration.is_zero() {
         f64::INFINITY
@@ -688,14 +710,8 @@ pub async fn run(
 impl RunReport {
     /// The report `bench-gate` reads: `perf/<config>/<metric>`, with units and directions.
     pub fn metrics(&self) -> PerfReport {
+        use super::metric as m;
         use Direction::{HigherIsBetter as Up, LowerIsBetter as Down};
-        let m = |name: &str, value: f64, unit: &str, direction| PerfMetric {
-            name: name.into(),
-            value,
-            unit: unit.into(),
-            direction,
-            samples: Vec::new(),
-        };
         let r = &self.resources;
         let mut metrics = vec![
             m("latency_avg", self.latency.avg, "s", Down),
@@ -896,12 +912,11 @@ pub fn xargs_seconds(config: &RunConfig) -> Result<f64, PerfError> {
         .stdout(Stdio::null())
         .spawn()
         .map_err(|e| PerfError::Run(format!("cannot start xargs: {e}")))?;
-    child
-        .stdin
-        .take()
-        .expect("piped")
-        .write_all(input.as_bytes())
-        .map_err(|e| PerfError::Run(format!("feeding xargs: {e}")))?;
+    // Fed from a thread: xargs reads its input only as it starts commands, so writing
+    // more than a pipe holds would block here until commands end, out of the time
+    // limit's reach. Once xargs is killed, the write fails (EPIPE) and the thread ends.
+    let mut stdin = child.stdin.take().expect("piped");
+    let feeder = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
     // Bounded like the run itself: a command that never ends must not hang the tool.
     let limit = config.effective_timeout();
     let status = loop {
@@ -914,6 +929,7 @@ pub fn xargs_seconds(config: &RunConfig) -> Result<f64, PerfError> {
                     libc::kill(-(child.id() as i32), libc::SIGKILL);
                 }
                 let _ = child.wait();
+                let _ = feeder.join();
                 return Err(PerfError::TimedOut(format!(
                     "xargs did not finish within {:.1}s",
                     limit.as_secs_f64()
@@ -924,8 +940,14 @@ pub fn xargs_seconds(config: &RunConfig) -> Result<f64, PerfError> {
             Err(e) => return Err(PerfError::Run(format!("waiting for xargs: {e}"))),
         }
     };
+    let elapsed = start.elapsed().as_secs_f64();
+    match feeder.join() {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(PerfError::Run(format!("feeding xargs: {e}"))),
+        Err(_) => return Err(PerfError::Run("feeding xargs: the writer panicked".into())),
+    }
     if !status.success() {
         return Err(PerfError::Run(format!("xargs failed: {status}")));
     }
-    Ok(start.elapsed().as_secs_f64())
+    Ok(elapsed)
 }

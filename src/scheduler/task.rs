@@ -97,9 +97,7 @@ impl Task {
             kind: TaskKind::Process(command.into()),
         }
     }
-}
 
-impl Task {
     /// Calls `f` with how the task ended (completed, failed or cancelled) as soon as it
     /// does: what a workflow driver waits for before it submits the tasks that depend on
     /// this one. `f` runs on the worker that ran the task, so it should be short (a
