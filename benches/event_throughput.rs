@@ -20,8 +20,6 @@
 //! found on PATH; with neither they print why they were skipped.
 //! Quick mode (CI): `ORCHBENCH_QUICK=1 cargo bench --bench event_throughput`.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use criterion::{
@@ -31,7 +29,6 @@ use orchbench::events::{
     Event, EventBus, EventKind, MemoryBus, MemoryConfig, RedisConfig, RedisServer, RedisStreamsBus,
     Subscription,
 };
-use orchbench::workload;
 
 fn ev(i: u64) -> Event {
     Event::new(
@@ -100,7 +97,7 @@ async fn memory_run(n: u64, batch: u64, groups: usize) -> Duration {
 }
 
 fn memory(c: &mut Criterion) {
-    let runtime = workload::runtime().expect("a tokio runtime");
+    let runtime = orchbench::scheduler::runtime().expect("a tokio runtime");
     let mut group = c.benchmark_group("event_throughput/memory");
     for n in [1_000u64, 10_000, 100_000] {
         group.throughput(Throughput::Elements(n));
@@ -110,7 +107,9 @@ fn memory(c: &mut Criterion) {
                 |b| {
                     b.iter_custom(|iters| {
                         (0..iters)
-                            .map(|_| common::on_runtime(&runtime, memory_run(n, batch, 1)))
+                            .map(|_| {
+                                orchbench_benches::on_runtime(&runtime, memory_run(n, batch, 1))
+                            })
                             .sum()
                     })
                 },
@@ -123,7 +122,7 @@ fn memory(c: &mut Criterion) {
     group.bench_function("4", |b| {
         b.iter_custom(|iters| {
             (0..iters)
-                .map(|_| common::on_runtime(&runtime, memory_run(100_000, 1024, 4)))
+                .map(|_| orchbench_benches::on_runtime(&runtime, memory_run(100_000, 1024, 4)))
                 .sum()
         })
     });
@@ -185,13 +184,13 @@ async fn tokio_broadcast_run(n: u64) -> (Duration, u64) {
 }
 
 fn yardsticks(c: &mut Criterion) {
-    let runtime = workload::runtime().expect("a tokio runtime");
+    let runtime = orchbench::scheduler::runtime().expect("a tokio runtime");
     let mut group = c.benchmark_group("event_throughput/tokio_mpsc");
     group.throughput(Throughput::Elements(100_000));
     group.bench_function(BenchmarkId::new("100000", "batch_1"), |b| {
         b.iter_custom(|iters| {
             (0..iters)
-                .map(|_| common::on_runtime(&runtime, tokio_mpsc_run(100_000)))
+                .map(|_| orchbench_benches::on_runtime(&runtime, tokio_mpsc_run(100_000)))
                 .sum()
         })
     });
@@ -203,7 +202,8 @@ fn yardsticks(c: &mut Criterion) {
         b.iter_custom(|iters| {
             (0..iters)
                 .map(|_| {
-                    let (t, l) = common::on_runtime(&runtime, tokio_broadcast_run(100_000));
+                    let (t, l) =
+                        orchbench_benches::on_runtime(&runtime, tokio_broadcast_run(100_000));
                     runs += 1;
                     lost += l;
                     t
@@ -345,7 +345,7 @@ fn redis_benches(c: &mut Criterion) {
     let Some((url, _server)) = redis_target() else {
         return;
     };
-    let runtime = workload::runtime().expect("a tokio runtime");
+    let runtime = orchbench::scheduler::runtime().expect("a tokio runtime");
     let n = 100_000u64;
     let mut group = c.benchmark_group("event_throughput/redis");
     group.sampling_mode(SamplingMode::Flat);
@@ -357,7 +357,12 @@ fn redis_benches(c: &mut Criterion) {
             |b| {
                 b.iter_custom(|iters| {
                     (0..iters)
-                        .map(|_| common::on_runtime(&runtime, redis_run(url.clone(), n, batch)))
+                        .map(|_| {
+                            orchbench_benches::on_runtime(
+                                &runtime,
+                                redis_run(url.clone(), n, batch),
+                            )
+                        })
                         .sum()
                 })
             },
@@ -396,7 +401,7 @@ fn one_redis_bench<F, Fut>(
     group.bench_function(BenchmarkId::new(n.to_string(), "batch_1000"), |b| {
         b.iter_custom(|iters| {
             (0..iters)
-                .map(|_| common::on_runtime(runtime, run(url.to_owned())))
+                .map(|_| orchbench_benches::on_runtime(runtime, run(url.to_owned())))
                 .sum()
         })
     });
@@ -405,7 +410,7 @@ fn one_redis_bench<F, Fut>(
 
 criterion_group! {
     name = benches;
-    config = common::config();
+    config = orchbench_benches::config();
     targets = memory, yardsticks, redis_benches
 }
 criterion_main!(benches);

@@ -14,8 +14,6 @@
 //!
 //! Quick mode (CI): `ORCHBENCH_QUICK=1 cargo bench --bench graph_planning`, or Criterion's `--quick`.
 
-mod common;
-
 use std::hint::black_box;
 
 use criterion::{
@@ -146,7 +144,7 @@ fn graph_planning(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = common::config();
+    config = orchbench_benches::config();
     targets = graph_planning
 }
 criterion_main!(benches);

@@ -11,8 +11,9 @@
 //! - `instructions/transitive_reduction/1000`: the reduction alone, on a ranked order
 //!   prepared in setup (`graph_planning/transitive_reduction/1000`).
 //! - `instructions/replan_cached/1000`: a `PlanCache` hit (`graph_planning/replan_cached/1000`).
-//! - `instructions/token_bucket/try_acquire_x1000`, `instructions/sliding_counter/try_acquire_x1000`:
-//!   1000 granted `try_acquire` calls on the real clock (`rate_limiters/*/try_acquire`).
+//! - `instructions/token_bucket/try_acquire_x1000`,
+//!   `instructions/sliding_counter/try_acquire_x1000`: 1000 granted `try_acquire` calls on
+//!   the real clock (`rate_limiters/*/try_acquire`).
 //! - `instructions/memory_bus/publish_batch_1024`: one `publish_batch` of 1024 events into
 //!   a memory bus with one subscriber (`event_throughput/memory/*/batch_1024`).
 //! - `instructions/mmc/solve_c_1_to_64`: the M/M/c solution for 1 to 64 servers.
@@ -25,18 +26,21 @@
 //! `target/gungraun/**/summary.json`. Needs valgrind and the `gungraun-runner` binary
 //! of the same version as the `gungraun` crate (README).
 
+// gungraun's macros generate public modules and functions without docs.
+#![allow(missing_docs)]
+
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
+use bench_gate::Results;
+use bench_gate::Source;
+use bench_gate::decide::{Decision, decide, scaled};
+use bench_gate::thresholds::Policy;
 use gungraun::{library_benchmark, library_benchmark_group, main};
 use orchbench::events::{Event, EventBus, EventKind, MemoryBus, MemoryConfig, MemorySubscription};
-use orchbench::gate::Results;
-use orchbench::gate::Source;
-use orchbench::gate::decide::{Decision, decide, scaled};
-use orchbench::gate::thresholds::Policy;
 use orchbench::planner::stages::{Ranked, Topology};
 use orchbench::planner::{Dag, Plan, PlanCache};
 use orchbench::queueing::{MmcSolution, QueueingError, sweep};
@@ -162,12 +166,13 @@ fn memory_bus(
 #[library_benchmark]
 #[bench::solve_c_1_to_64(args = (64))]
 fn mmc(max_servers: u32) -> Vec<(u32, Result<MmcSolution, QueueingError>)> {
-    // 100 arrivals/s, 10 tasks/s per worker: unstable below 11 servers, as in seed 000.
+    // 100 arrivals/s, 10 tasks/s per worker: unstable below 11 servers, as in the research
+    // orchestrator's M/M/c table.
     black_box(sweep(black_box(100.0), 10.0, 0.001, max_servers))
 }
 
 fn gate_inputs(n: usize) -> (Results, Results, Policy) {
-    let base = workload::gate_results(n, 100, 0.05, DEFAULT_SEED);
+    let base = bench_gate::synthetic::wall_time_results(n, 100, 0.05, DEFAULT_SEED);
     let current = scaled(&base, Source::WallTime, 1.02);
     (current, base, Policy::builtin())
 }

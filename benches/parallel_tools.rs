@@ -1,12 +1,11 @@
-//! Wall-time benchmarks of seed 004's parallel tool execution, for regression testing:
-//! N simulated tool calls (`Task::sleep(DEFAULT_TOOL_TIME)`, 20 ms) issued at once (one
-//! `submit_batch`, from a task on the runtime) to a pool of 100 workers built
-//! beforehand, timed from the submission to the last completion. Ideal is 20 ms whatever N; efficiency = 20 ms / measured time.
-//! Ids: `parallel_tools/{1,5,20,50,100}`. Throughput is in tool calls.
+//! Wall-time benchmarks of the async tool orchestrator's parallel tool execution, for
+//! regression testing: N simulated tool calls (`Task::sleep(DEFAULT_TOOL_TIME)`, 20 ms)
+//! issued at once (one `submit_batch`, from a task on the runtime) to a pool of 100 workers
+//! built beforehand, timed from the submission to the last completion. Ideal is 20 ms
+//! whatever N; efficiency = 20 ms / measured time. Ids: `parallel_tools/{1,5,20,50,100}`.
+//! Throughput is in tool calls.
 //!
 //! Quick mode (CI): `ORCHBENCH_QUICK=1 cargo bench --bench parallel_tools`.
-
-mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,12 +13,11 @@ use std::time::Duration;
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
-use orchbench::scheduler::tools::{DEFAULT_TOOL_TIME, run_calls};
 use orchbench::scheduler::{Pool, PoolConfig, Shutdown};
-use orchbench::workload;
+use perf_test::tools::{DEFAULT_TOOL_TIME, run_calls};
 
 fn parallel_tools(c: &mut Criterion) {
-    let runtime = workload::runtime().expect("a tokio runtime");
+    let runtime = orchbench::scheduler::runtime().expect("a tokio runtime");
     let pool = Arc::new(
         runtime.block_on(async { Pool::new(PoolConfig::with_workers(100)).expect("valid pool") }),
     );
@@ -33,7 +31,7 @@ fn parallel_tools(c: &mut Criterion) {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     let batch = pool.clone();
-                    total += common::on_runtime(&runtime, async move {
+                    total += orchbench_benches::on_runtime(&runtime, async move {
                         run_calls(&batch, tools, DEFAULT_TOOL_TIME)
                             .await
                             .expect("the pool accepts every call")
@@ -55,7 +53,7 @@ fn parallel_tools(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = common::config();
+    config = orchbench_benches::config();
     targets = parallel_tools
 }
 criterion_main!(benches);

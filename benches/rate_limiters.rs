@@ -15,8 +15,6 @@
 //!
 //! Quick mode (CI): `ORCHBENCH_QUICK=1 cargo bench --bench rate_limiters`.
 
-mod common;
-
 use std::hint::black_box;
 use std::num::NonZeroU32;
 use std::sync::Barrier;
@@ -149,7 +147,7 @@ fn rate_limiters(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = common::config();
+    config = orchbench_benches::config();
     targets = rate_limiters
 }
 criterion_main!(benches);

@@ -1,5 +1,6 @@
-//! Wall-time benchmarks of the worker pool's scaling, for regression testing and for
-//! the comparison with seeds 000 and 001 (their figures are in docs/results.md).
+//! Wall-time benchmarks of the worker pool's scaling, for regression testing and for the
+//! comparison with the research orchestrator's documents (their figures are in
+//! docs/results.md).
 //!
 //! Each iteration submits a batch of tasks to a pool built beforehand (on a tokio
 //! multi-thread runtime with one thread per core) and waits until all have ended; the
@@ -8,13 +9,12 @@
 //! - `scheduler_scaling/sleep_1ms/{1,2,4,8}`: 200 × c tasks that each take exactly 1 ms,
 //!   at c workers (efficiency = throughput / (c × 1000/s));
 //! - `scheduler_scaling/noop/{1,2,4,8}`: 100 000 empty tasks: the scheduler's own cost;
-//! - `scheduler_scaling/dispatch_delay/{1,2,3,4}`: seed 001's benchmark, 100 × c tasks of
-//!   5 ms behind a 5 ms dispatch delay, pipelined (ideal: c × 200 tasks/s; the first task
-//!   of each worker waits the delay, so a batch of 100 per worker can reach 0.995 of it).
+//! - `scheduler_scaling/dispatch_delay/{1,2,3,4}`: the research orchestrator's benchmark,
+//!   100 × c tasks of 5 ms behind a 5 ms dispatch delay, pipelined (ideal: c × 200 tasks/s;
+//!   the first task of each worker waits the delay, so a batch of 100 per worker can reach
+//!   0.995 of it).
 //!
 //! Quick mode (CI): `ORCHBENCH_QUICK=1 cargo bench --bench scheduler_scaling`.
-
-mod common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,10 +24,9 @@ use criterion::{
     criterion_main, measurement::WallTime,
 };
 use orchbench::scheduler::{Pool, PoolConfig, Shutdown, Task};
-use orchbench::workload;
 
 /// Times batches of `tasks` tasks made by `make` on a pool built from `config`; the
-/// submitting loop runs as a task on the runtime (`common::on_runtime`).
+/// submitting loop runs as a task on the runtime (`orchbench_benches::on_runtime`).
 fn bench_batches(
     group: &mut BenchmarkGroup<'_, WallTime>,
     runtime: &tokio::runtime::Runtime,
@@ -43,7 +42,7 @@ fn bench_batches(
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 let batch = pool.clone();
-                total += common::on_runtime(runtime, async move {
+                total += orchbench_benches::on_runtime(runtime, async move {
                     let t0 = Instant::now();
                     for _ in 0..tasks {
                         batch.submit(make()).await.expect("the pool accepts");
@@ -66,7 +65,7 @@ fn bench_batches(
 }
 
 fn scheduler_scaling(c: &mut Criterion) {
-    let runtime = workload::runtime().expect("a tokio runtime");
+    let runtime = orchbench::scheduler::runtime().expect("a tokio runtime");
     let mut group = c.benchmark_group("scheduler_scaling");
     // Each sample is a whole batch (tens to hundreds of milliseconds).
     group.sampling_mode(SamplingMode::Flat);
@@ -112,7 +111,7 @@ fn scheduler_scaling(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = common::config();
+    config = orchbench_benches::config();
     targets = scheduler_scaling
 }
 criterion_main!(benches);

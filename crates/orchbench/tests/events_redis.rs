@@ -1,0 +1,454 @@
+//! The Redis Streams bus against a real `redis-server` that each test starts on a free
+//! loopback port (persistence off) and stops by PID. A missing `redis-server` fails the
+//! test, naming what to install: it never passes by skipping.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use orchbench::events::{
+    BusError, Event, EventBus, EventKind, RedisConfig, RedisServer, RedisStreamsBus, Subscription,
+    Trim,
+};
+
+use crate::util::rt;
+
+/// A fresh server for `test`; a test without one fails.
+fn server(test: &str) -> RedisServer {
+    crate::util::redis_server(test)
+}
+
+fn ev(i: u64) -> Event {
+    Event::new(
+        EventKind::TaskStarted,
+        i / 100,
+        i,
+        1_700_000_000_000_000_000 + i,
+    )
+}
+
+fn config(server: &RedisServer) -> RedisConfig {
+    let mut c = RedisConfig::new(server.url());
+    c.block_ms = 100;
+    c.timeout_ms = 2000;
+    c
+}
+
+/// Raw access for checks the bus does not expose.
+async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+async fn read_n(sub: &mut impl Subscription, n: usize, limit: Duration) -> Vec<Event> {
+    let start = Instant::now();
+    let mut all = Vec::new();
+    while all.len() < n {
+        assert!(
+            start.elapsed() < limit,
+            "only {} of {n} events within {limit:?}",
+            all.len()
+        );
+        sub.recv_batch(&mut all, 500).await.unwrap();
+    }
+    all
+}
+
+#[test]
+fn events_round_trip_in_order_with_payloads_and_every_group_sees_all() {
+    let server = server("redis round trip");
+    rt().block_on(async {
+        let bus = RedisStreamsBus::connect(config(&server)).await.unwrap();
+        let mut a = bus.subscribe("audit").await.unwrap();
+        let mut b = bus.subscribe("metrics").await.unwrap();
+        bus.publish(ev(0).with_payload(b"{\"tool\":\"search\"}".to_vec()))
+            .await
+            .unwrap();
+        bus.publish_batch((1..2500).map(ev)).await.unwrap();
+        assert_eq!(bus.published(), 2500);
+        for sub in [&mut a, &mut b] {
+            let got = read_n(sub, 2500, Duration::from_secs(10)).await;
+            assert_eq!(
+                got[0],
+                ev(0).with_payload(b"{\"tool\":\"search\"}".to_vec())
+            );
+            assert_eq!(
+                got,
+                (0..2500)
+                    .map(|i| if i == 0 { got[0].clone() } else { ev(i) })
+                    .collect::<Vec<_>>()
+            );
+            sub.ack().await.unwrap();
+            assert_eq!(sub.stats().acked, 2500);
+            assert_eq!(sub.stats().redelivered, 0);
+        }
+        let mut conn = raw(&server).await;
+        for group in ["audit", "metrics"] {
+            let pending: redis::Value = redis::cmd("XPENDING")
+                .arg("orchbench:events")
+                .arg(group)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            let redis::Value::Array(p) = pending else {
+                panic!("{pending:?}")
+            };
+            assert_eq!(
+                p[0],
+                redis::Value::Int(0),
+                "{group}: everything acknowledged"
+            );
+        }
+    });
+}
+
+#[test]
+fn consumers_of_one_group_share_the_stream_without_duplicates() {
+    let server = server("redis shared group");
+    rt().block_on(async {
+        let bus = RedisStreamsBus::connect(config(&server)).await.unwrap();
+        let mut subs = Vec::new();
+        for _ in 0..2 {
+            subs.push(bus.subscribe("workers").await.unwrap());
+        }
+        assert_ne!(subs[0].consumer(), subs[1].consumer());
+        let readers: Vec<_> = subs
+            .into_iter()
+            .map(|mut sub| {
+                tokio::spawn(async move {
+                    let mut got = Vec::new();
+                    let mut idle = 0;
+                    while idle < 5 {
+                        let before = got.len();
+                        sub.recv_batch(&mut got, 50).await.unwrap();
+                        idle = if got.len() == before { idle + 1 } else { 0 };
+                        if got.len() == before {
+                            continue;
+                        }
+                    }
+                    got
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        bus.publish_batch((0..3000).map(ev)).await.unwrap();
+        bus.shutdown().await.unwrap();
+        let mut all = Vec::new();
+        for r in readers {
+            let part = r.await.unwrap();
+            assert!(
+                part.windows(2).all(|w| w[0].task < w[1].task),
+                "in order within a consumer"
+            );
+            all.extend(part.into_iter().map(|e| e.task));
+        }
+        all.sort_unstable();
+        assert_eq!(all, (0..3000).collect::<Vec<_>>());
+    });
+}
+
+#[test]
+fn shutdown_lets_a_subscriber_drain_then_ends() {
+    let server = server("redis shutdown");
+    rt().block_on(async {
+        let bus = RedisStreamsBus::connect(config(&server)).await.unwrap();
+        let mut sub = bus.subscribe("g").await.unwrap();
+        bus.publish_batch((0..10).map(ev)).await.unwrap();
+        bus.shutdown().await.unwrap();
+        assert!(matches!(bus.publish(ev(10)).await, Err(BusError::Closed)));
+        let mut got = Vec::new();
+        while sub.recv_batch(&mut got, 3).await.unwrap() > 0 {}
+        assert_eq!(got, (0..10).map(ev).collect::<Vec<_>>());
+        assert!(matches!(bus.subscribe("late").await, Err(BusError::Closed)));
+    });
+}
+
+#[test]
+fn bad_entries_go_to_the_dead_letter_stream_and_never_block_the_consumer() {
+    let server = server("redis dead letter");
+    rt().block_on(async {
+        let bus = RedisStreamsBus::connect(config(&server)).await.unwrap();
+        let mut sub = bus.subscribe("g").await.unwrap();
+        let mut conn = raw(&server).await;
+        bus.publish(ev(1)).await.unwrap();
+        let garbage: [&[&str]; 4] = [
+            &["k", "task.started", "w", "1", "t", "2"], // ts missing
+            &["k", "task.exploded", "w", "1", "t", "2", "ts", "3"], // unknown kind
+            &["k", "task.started", "w", "-5", "t", "2", "ts", "3"], // negative number
+            &["hello", "world"],                        // not an event
+        ];
+        for fields in garbage {
+            let _: String = redis::cmd("XADD")
+                .arg("orchbench:events")
+                .arg("*")
+                .arg(fields)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+        }
+        bus.publish(ev(2)).await.unwrap();
+        let got = read_n(&mut sub, 2, Duration::from_secs(5)).await;
+        assert_eq!(got, vec![ev(1), ev(2)]);
+        sub.ack().await.unwrap();
+        assert_eq!(sub.stats().dead_lettered, 4);
+        let dead: redis::Value = redis::cmd("XRANGE")
+            .arg("orchbench:events:dead")
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let text = format!("{dead:?}");
+        for reason in [
+            "field \\\"ts\\\" is missing",
+            "field \\\"k\\\" has a bad value",
+            "field \\\"w\\\" has a bad value \\\"-5\\\"",
+            "field \\\"k\\\" is missing",
+        ] {
+            assert!(
+                text.contains(reason) || String::from_utf8_lossy(text.as_bytes()).contains(reason),
+                "dead letters lack {reason}: {text}"
+            );
+        }
+        let pending: redis::Value = redis::cmd("XPENDING")
+            .arg("orchbench:events")
+            .arg("g")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let redis::Value::Array(p) = pending else {
+            panic!()
+        };
+        assert_eq!(
+            p[0],
+            redis::Value::Int(0),
+            "bad entries are acknowledged, not left pending"
+        );
+    });
+}
+
+#[test]
+fn a_dead_consumers_pending_events_are_reclaimed_so_every_event_is_processed() {
+    let server = server("redis reclaim");
+    rt().block_on(async {
+        let mut c = config(&server);
+        c.claim_idle_ms = 300;
+        c.claim_interval_ms = 100;
+        let bus = RedisStreamsBus::connect(c).await.unwrap();
+        let mut doomed = bus.subscribe_as("workers", "doomed").await.unwrap();
+        let mut survivor = bus.subscribe_as("workers", "survivor").await.unwrap();
+        let n = 2000u64;
+        bus.publish_batch((0..n).map(ev)).await.unwrap();
+
+        // The doomed consumer processes one batch (acked by its next read), takes a
+        // second batch and dies mid-batch: those entries stay pending, owned by it.
+        let mut processed: HashMap<u64, u32> = HashMap::new();
+        let mut batch = Vec::new();
+        doomed.recv_batch(&mut batch, 300).await.unwrap();
+        for e in batch.drain(..) {
+            *processed.entry(e.task).or_default() += 1;
+        }
+        doomed.recv_batch(&mut batch, 300).await.unwrap();
+        let in_flight: Vec<u64> = batch.drain(..).map(|e| e.task).collect();
+        for &t in &in_flight[..100] {
+            // It had processed part of the batch before dying (so these will be
+            // delivered twice), but acknowledged none of it.
+            *processed.entry(t).or_default() += 1;
+        }
+        drop(doomed);
+
+        // The survivor takes the rest, then reclaims the orphans once they are idle.
+        let start = Instant::now();
+        let mut got = Vec::new();
+        while processed.len() < n as usize {
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "only {} of {n} processed",
+                processed.len()
+            );
+            got.clear();
+            survivor.recv_batch(&mut got, 500).await.unwrap();
+            for e in &got {
+                *processed.entry(e.task).or_default() += 1;
+            }
+        }
+        survivor.ack().await.unwrap();
+        let duplicates: u32 = processed.values().map(|&c| c - 1).sum();
+        eprintln!(
+            "reclaim: {n} published, {} processed, {duplicates} duplicates, survivor stats {:?}",
+            processed.len(),
+            survivor.stats()
+        );
+        assert!(
+            (0..n).all(|t| processed.contains_key(&t)),
+            "every event processed at least once"
+        );
+        assert_eq!(
+            duplicates, 100,
+            "exactly the events processed before the crash came twice"
+        );
+        assert_eq!(survivor.stats().claimed, 300);
+        assert_eq!(survivor.stats().redelivered, 300);
+    });
+}
+
+#[test]
+fn a_restarted_consumer_name_finishes_what_it_had_taken() {
+    let server = server("redis own pending");
+    rt().block_on(async {
+        let bus = RedisStreamsBus::connect(config(&server)).await.unwrap();
+        let mut first = bus.subscribe_as("g", "worker-1").await.unwrap();
+        bus.publish_batch((0..50).map(ev)).await.unwrap();
+        let mut got = Vec::new();
+        first.recv_batch(&mut got, 20).await.unwrap();
+        assert_eq!(got.len(), 20);
+        drop(first); // crashes before acknowledging
+        let mut again = bus.subscribe_as("g", "worker-1").await.unwrap();
+        let got = read_n(&mut again, 50, Duration::from_secs(5)).await;
+        assert_eq!(
+            got,
+            (0..50).map(ev).collect::<Vec<_>>(),
+            "its 20 pending first, then the rest"
+        );
+        assert_eq!(again.stats().redelivered, 20);
+    });
+}
+
+#[test]
+fn publishing_while_the_server_is_down_fails_fast_and_works_after_a_restart() {
+    let mut server = server("redis restart");
+    rt().block_on(async {
+        let mut c = config(&server);
+        c.timeout_ms = 500;
+        let bus = RedisStreamsBus::connect(c).await.unwrap();
+        let mut sub = bus.subscribe("g").await.unwrap();
+        bus.publish_batch((0..10).map(ev)).await.unwrap();
+        assert_eq!(read_n(&mut sub, 10, Duration::from_secs(5)).await.len(), 10);
+
+        server.stop();
+        let start = Instant::now();
+        let err = bus.publish(ev(10)).await.expect_err("the server is down");
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "failed after {:?}",
+            start.elapsed()
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("127.0.0.1:{}", server.port())),
+            "{text}"
+        );
+        let mut none = Vec::new();
+        assert!(
+            sub.recv_batch(&mut none, 10).await.is_err(),
+            "reading fails too, without hanging"
+        );
+
+        server.restart().unwrap();
+        // The first command after the restart may still see the old connection die.
+        let start = Instant::now();
+        let mut published = 0;
+        while published < 20 {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "publish never recovered"
+            );
+            match bus.publish(ev(10 + published)).await {
+                Ok(()) => published += 1,
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+        // The restart lost the group (no persistence): the subscription recreates it and
+        // reads the new stream from its start.
+        let start = Instant::now();
+        let mut got = Vec::new();
+        while got.len() < 20 {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "subscription never recovered: {got:?}"
+            );
+            if let Err(e) = sub.recv_batch(&mut got, 100).await {
+                eprintln!("recv after restart: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        assert_eq!(got, (10..30).map(ev).collect::<Vec<_>>());
+    });
+}
+
+#[test]
+fn an_unreachable_server_is_a_clear_error_within_the_timeout() {
+    // A port nobody listens on: bind one, then free it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    rt().block_on(async {
+        let mut c = RedisConfig::new(format!("redis://127.0.0.1:{port}"));
+        c.timeout_ms = 300;
+        let start = Instant::now();
+        let err = RedisStreamsBus::connect(c)
+            .await
+            .expect_err("nobody listens");
+        assert!(start.elapsed() < Duration::from_secs(3));
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("127.0.0.1:{port}")) && text.contains("connect"),
+            "{text}"
+        );
+        crate::util::assert_bad_bus_urls(&[
+            ("redis://127.0.0.1:notaport", "bad event-bus URL"),
+            ("redis://h:1?stream=", "stream= is empty"),
+            ("redis://h:1?maxlen=0", "maxlen = 0"),
+        ])
+        .await;
+    });
+}
+
+#[test]
+fn trimming_keeps_the_stream_bounded_and_trim_acked_keeps_what_groups_need() {
+    let server = server("redis trimming");
+    rt().block_on(async {
+        let mut c = config(&server);
+        c.stream = "capped".into();
+        c.trim = Trim::MaxLen(1000);
+        let capped = RedisStreamsBus::connect(c).await.unwrap();
+        capped.publish_batch((0..20_000).map(ev)).await.unwrap();
+        let mut conn = raw(&server).await;
+        let len: u64 = redis::cmd("XLEN")
+            .arg("capped")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(
+            (1000..2000).contains(&len),
+            "MAXLEN ~ 1000 left {len} entries"
+        );
+
+        let mut c = config(&server);
+        c.stream = "acked".into();
+        let bus = RedisStreamsBus::connect(c).await.unwrap();
+        let mut fast = bus.subscribe("fast").await.unwrap();
+        let mut slow = bus.subscribe("slow").await.unwrap();
+        bus.publish_batch((0..1000).map(ev)).await.unwrap();
+        read_n(&mut fast, 1000, Duration::from_secs(5)).await;
+        fast.ack().await.unwrap();
+        let first = read_n(&mut slow, 1, Duration::from_secs(5)).await;
+        assert!(!first.is_empty());
+        // `slow` has read some and acked none: nothing it still needs may go.
+        assert_eq!(bus.trim_acked().await.unwrap(), 0);
+        let mut rest = Vec::new();
+        while rest.len() + first.len() < 1000 {
+            slow.recv_batch(&mut rest, 1000).await.unwrap();
+        }
+        slow.ack().await.unwrap();
+        let removed = bus.trim_acked().await.unwrap();
+        assert_eq!(
+            removed, 1000,
+            "everything read and acknowledged by every group"
+        );
+    });
+}

@@ -1,0 +1,777 @@
+//! `perf-test`'s distributed mode: the task queue lives in a Redis stream and worker
+//! processes on any machine (`perf-test worker --broker redis://…`) execute the tasks.
+//!
+//! Both sides use the event bus's Redis Streams backend ([`orchbench::events`]), so the
+//! queue has its delivery guarantees: consumer groups, acknowledgement after the
+//! work, and reclaiming (`XAUTOCLAIM`) of what a dead consumer took.
+//!
+//! - **Coordinator** ([`run`]). It plans the workflows as the local load test does and
+//!   publishes each ready task to the task stream (default `orchbench:perf:tasks`,
+//!   group `perf-workers`). It reads the results from a stream of its own run
+//!   (`orchbench:perf:results:<run id>`). A task's latency runs from its publication
+//!   to the coordinator's receipt of its result, on the coordinator's clock, so no
+//!   clocks need to agree across machines. A task reported twice (a reclaimed task
+//!   runs again: at least once, not exactly once) is counted once, and the duplicate
+//!   is reported.
+//! - **Worker** ([`serve`]). It reads up to `slots` tasks at a time as one consumer,
+//!   runs them on a local pool, and publishes their results. It acknowledges the batch
+//!   only when asking for the next one, after the results are out. A worker killed
+//!   mid-batch therefore leaves its tasks pending, and a live worker reclaims them
+//!   once they have been idle for `reclaim_after`.
+//!
+//! Tasks carry their run's deadline. A worker drops tasks of a run that is already
+//! over (a coordinator that timed out), so a stale queue drains without running them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::workflow::{Deps, DistributedStats, Executor, Latency, Progress, RunConfig, RunReport};
+use crate::{Console, PerfError};
+use orchbench::events::{
+    BusError, Event, EventBus, EventKind, RedisConfig, RedisStreamsBus, RedisSubscription,
+    Subscription,
+};
+use orchbench::monitor::{MonitorConfig, ResourceMonitor};
+use orchbench::planner::Plan;
+use orchbench::scheduler::{Outcome, Pool, PoolConfig, Shutdown, Task};
+
+/// The task stream when the broker URL names none.
+pub const DEFAULT_TASK_STREAM: &str = "orchbench:perf:tasks";
+/// The consumer group of the workers.
+pub const WORKER_GROUP: &str = "perf-workers";
+/// The consumer group the coordinator reads its results in.
+const RESULT_GROUP: &str = "coordinator";
+
+/// What a task event carries (its payload, JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct TaskSpec {
+    /// The stream the result goes to.
+    reply: String,
+    /// After this (Unix ns) the run is over: drop the task.
+    deadline_ns: u64,
+    /// How long an async task sleeps (0: a no-op).
+    duration_ns: u64,
+    /// Run as `sh -c command` instead.
+    command: Option<String>,
+}
+
+/// What a result event carries (its payload, JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct ResultSpec {
+    /// The worker's consumer name.
+    worker: String,
+    /// The worker's slots (tasks it runs at once).
+    slots: usize,
+    /// From the worker taking the task to its end, ns (worker's clock).
+    run_ns: u64,
+    /// Why it failed, if it did.
+    error: Option<String>,
+}
+
+fn unix_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn unavailable(url: &str, e: &BusError) -> PerfError {
+    PerfError::Unavailable(format!("broker {url}: {e}"))
+}
+
+/// The bus config for `url` (`redis://host:port[/db][?options]`), with the task stream
+/// as the default stream.
+pub fn broker_config(url: &str) -> Result<RedisConfig, PerfError> {
+    if !url.starts_with("redis://") {
+        return Err(PerfError::Usage(format!(
+            "--broker {url:?}: expected redis://HOST:PORT"
+        )));
+    }
+    let mut config = RedisConfig::from_url(url)
+        .map_err(|e| PerfError::Usage(format!("--broker {url:?}: {e}")))?;
+    if !url.contains("stream=") {
+        config.stream = DEFAULT_TASK_STREAM.into();
+    }
+    Ok(config)
+}
+
+/// Runs a load test whose tasks are executed by remote workers through the broker at
+/// `url`; `progress` is called every `progress_every`.
+pub async fn run(
+    config: &RunConfig,
+    url: &str,
+    progress_every: Duration,
+    mut progress: impl FnMut(Progress),
+) -> Result<RunReport, PerfError> {
+    let task_config = broker_config(url)?;
+    let tasks = RedisStreamsBus::connect(task_config.clone())
+        .await
+        .map_err(|e| unavailable(url, &e))?;
+    let run_id = format!("{}-{}", std::process::id(), unix_ns());
+    let reply = format!("orchbench:perf:results:{run_id}");
+    let results = RedisStreamsBus::connect(RedisConfig {
+        stream: reply.clone(),
+        ..task_config.clone()
+    })
+    .await
+    .map_err(|e| unavailable(url, &e))?;
+    // Both groups exist before the first task is published: the workers' group is
+    // created at the stream's end, so a task published before it would be skipped.
+    let probe = tasks
+        .subscribe_as(WORKER_GROUP, "coordinator-setup")
+        .await
+        .map_err(|e| unavailable(url, &e))?;
+    drop(probe);
+    let mut inbox = results
+        .subscribe_as(RESULT_GROUP, "coordinator")
+        .await
+        .map_err(|e| unavailable(url, &e))?;
+    // Results are read by a task of their own and handed over a channel: a read must
+    // never be cancelled half-way (by a progress tick or the deadline), or the entries
+    // it took from the group would be lost to this run.
+    let (results_tx, mut results_rx) =
+        tokio::sync::mpsc::channel::<Result<Vec<Event>, BusError>>(8);
+    let reader = tokio::spawn(async move {
+        loop {
+            let mut batch = Vec::with_capacity(1024);
+            match inbox.recv_batch(&mut batch, 4096).await {
+                Ok(0) => break,
+                Ok(_) => {
+                    if results_tx.send(Ok(batch)).await.is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    let _ = results_tx.send(Err(e)).await;
+                    break;
+                }
+            }
+        }
+    });
+
+    let monitor = ResourceMonitor::start(MonitorConfig {
+        interval: Duration::from_millis(50),
+        include_children: false,
+    })
+    .map_err(|e| PerfError::Run(format!("cannot monitor resources: {e}")))?;
+
+    let dag = config.dag();
+    let m = dag.node_count();
+    let total = config.total_tasks();
+    let Deps {
+        indegree,
+        successors,
+    } = Deps::of(&dag);
+    let limit = config.effective_timeout();
+    let deadline_ns = unix_ns() + limit.as_nanos() as u64;
+    let spec = TaskSpec {
+        reply: reply.clone(),
+        deadline_ns,
+        duration_ns: config.duration.as_nanos() as u64,
+        command: (config.executor == Executor::Process).then(|| config.shell_command()),
+    };
+    let payload = serde_json::to_vec(&spec).map_err(|e| PerfError::Run(e.to_string()))?;
+    let payload = bytes::Bytes::from(payload);
+    let start = Instant::now();
+    let event = |run: usize, node: usize| {
+        Event::new(
+            EventKind::TaskQueued,
+            run as u64,
+            (run * m + node) as u64,
+            unix_ns(),
+        )
+        .with_payload(payload.clone())
+    };
+
+    // Per task: when it was published (ns since start), whether it ended.
+    let mut published_at = vec![u64::MAX; total];
+    let mut ended = vec![false; total];
+    let mut waiting: Vec<u32> = (0..total).map(|t| indegree[t % m]).collect();
+    let mut workflow_end = vec![0u64; config.runs];
+    let mut latencies = Vec::with_capacity(total);
+    let mut waits = Vec::with_capacity(total);
+    let mut overheads = Vec::with_capacity(total);
+    let (mut completed, mut failed, mut skipped, mut duplicates) = (0u64, 0u64, 0u64, 0u64);
+    let mut workers: HashMap<String, (usize, u64)> = HashMap::new();
+
+    // Every workflow's roots, in plan order, published in pipelined batches.
+    let plan = Plan::build(&dag).map_err(|e| PerfError::Run(format!("planning: {e}")))?;
+    let roots: Vec<usize> = plan
+        .order()
+        .iter()
+        .map(|id| id.index())
+        .filter(|&i| indegree[i] == 0)
+        .collect();
+    let mut ready: Vec<(usize, usize)> = Vec::with_capacity(config.runs * roots.len());
+    for run in 0..config.runs {
+        // Each workflow is planned, as an orchestrator plans each run.
+        Plan::build(&dag).map_err(|e| PerfError::Run(format!("planning: {e}")))?;
+        ready.extend(roots.iter().map(|&node| (run, node)));
+    }
+    // Tasks published so far (for the live queue depth).
+    let mut published = 0u64;
+    let publish = |ready: &mut Vec<(usize, usize)>, published_at: &mut Vec<u64>| {
+        let now = start.elapsed().as_nanos() as u64;
+        let batch: Vec<Event> = ready
+            .iter()
+            .map(|&(run, node)| {
+                published_at[run * m + node] = now;
+                event(run, node)
+            })
+            .collect();
+        ready.clear();
+        let tasks = tasks.clone();
+        async move { tasks.publish_batch(batch).await }
+    };
+    published += ready.len() as u64;
+    publish(&mut ready, &mut published_at)
+        .await
+        .map_err(|e| unavailable(url, &e))?;
+    let submission_s = start.elapsed().as_secs_f64();
+
+    let mut tick = tokio::time::interval(progress_every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let stop_at = tokio::time::sleep(limit);
+    tokio::pin!(stop_at);
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let (mut timed_out, mut interrupted) = (false, false);
+    let mut done = 0usize;
+    while done < total {
+        let received = tokio::select! {
+            r = results_rx.recv() => r.unwrap_or_else(|| Err(BusError::Closed)),
+            () = &mut stop_at => { timed_out = true; break; }
+            Ok(()) = &mut ctrl_c => { interrupted = true; break; }
+            _ = tick.tick() => {
+                let (rss, cpu) = monitor.latest();
+                if let Some(live) = crate::live::get() {
+                    live.set_state(published.saturating_sub(completed + failed), f64::NAN);
+                }
+                progress(Progress {
+                    done: done as u64,
+                    total: total as u64,
+                    rss,
+                    cpu,
+                    active_workers: workers.len(),
+                    elapsed_s: start.elapsed().as_secs_f64(),
+                });
+                continue;
+            }
+        };
+        let buf = received.map_err(|e| unavailable(url, &e))?;
+        let now = start.elapsed().as_nanos() as u64;
+        for ev in &buf {
+            let id = ev.task as usize;
+            if id >= total || ev.workflow as usize != id / m {
+                return Err(PerfError::Run(format!(
+                    "a result for an unknown task {} of workflow {} in {reply}",
+                    ev.task, ev.workflow
+                )));
+            }
+            if ended[id] {
+                duplicates += 1;
+                continue;
+            }
+            let result: ResultSpec = serde_json::from_slice(ev.payload.as_bytes())
+                .map_err(|e| PerfError::Run(format!("a malformed result in {reply}: {e}")))?;
+            ended[id] = true;
+            done += 1;
+            let entry = workers.entry(result.worker).or_insert((result.slots, 0));
+            entry.1 += 1;
+            let latency = now.saturating_sub(published_at[id]);
+            let (run, node) = (id / m, id % m);
+            workflow_end[run] = workflow_end[run].max(now);
+            let ok = ev.kind == EventKind::TaskFinished && result.error.is_none();
+            if let Some(live) = crate::live::get() {
+                live.observe(latency as f64 / 1e9, ok);
+            }
+            if ok {
+                completed += 1;
+                latencies.push(latency);
+                waits.push(latency.saturating_sub(result.run_ns));
+                overheads.push(
+                    result
+                        .run_ns
+                        .saturating_sub(config.duration.as_nanos() as u64),
+                );
+                for &s in &successors[node] {
+                    let s = s as usize;
+                    let t = run * m + s;
+                    waiting[t] -= 1;
+                    if waiting[t] == 0 {
+                        ready.push((run, s));
+                    }
+                }
+            } else {
+                failed += 1;
+                // Everything downstream of a failed task never runs.
+                let mut stack = successors[node].clone();
+                while let Some(s) = stack.pop() {
+                    let t = run * m + s as usize;
+                    if !ended[t] && published_at[t] == u64::MAX {
+                        ended[t] = true;
+                        published_at[t] = 0;
+                        done += 1;
+                        skipped += 1;
+                        stack.extend_from_slice(&successors[s as usize]);
+                    }
+                }
+            }
+        }
+        if !ready.is_empty() {
+            published += ready.len() as u64;
+            publish(&mut ready, &mut published_at)
+                .await
+                .map_err(|e| unavailable(url, &e))?;
+        }
+    }
+    let duration_s = start.elapsed().as_secs_f64();
+    reader.abort();
+    // The results stream is this run's alone: remove it. Acknowledged tasks are trimmed.
+    let _ = results.shutdown().await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        let client = redis::Client::open(task_config.server.as_str()).ok()?;
+        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+        redis::cmd("DEL")
+            .arg(&reply)
+            .query_async::<()>(&mut conn)
+            .await
+            .ok()
+    })
+    .await;
+    let _ = tasks.trim_acked().await;
+    let _ = tasks.shutdown().await;
+    let resources = monitor.stop();
+
+    let not_run = (total - done) as u64;
+    let slots: usize = workers.values().map(|&(s, _)| s).sum();
+    let ideal_rate = if config.duration.is_zero() || slots == 0 {
+        f64::INFINITY
+    } else {
+        slots as f64 / config.duration.as_secs_f64()
+    };
+    let completion_rate = completed as f64 / duration_s;
+    let mut per_worker: Vec<(String, u64)> =
+        workers.iter().map(|(w, &(_, n))| (w.clone(), n)).collect();
+    per_worker.sort();
+    Ok(RunReport {
+        config: config.clone(),
+        completed,
+        failed,
+        skipped: skipped + if timed_out || interrupted { not_run } else { 0 },
+        cancelled: 0,
+        timed_out,
+        interrupted,
+        latency: Latency::from_nanos(latencies.into_iter()),
+        queue_wait: Latency::from_nanos(waits.into_iter()),
+        overhead: Latency::from_nanos(overheads.into_iter()),
+        workflow_latency: Latency::from_nanos(workflow_end.into_iter().filter(|&t| t > 0)),
+        submission_s,
+        submission_rate: config.runs as f64 / submission_s.max(1e-9),
+        duration_s,
+        completion_rate,
+        ideal_rate,
+        efficiency: crate::workflow::efficiency(completion_rate, ideal_rate),
+        resources,
+        peak_workers: slots,
+        distributed: Some(DistributedStats {
+            broker: task_config.server.clone(),
+            stream: task_config.stream.clone(),
+            workers_seen: workers.len(),
+            slots,
+            per_worker,
+            duplicates,
+        }),
+    })
+}
+
+/// `perf-test worker`: the broker and how this worker takes tasks, as flags.
+#[derive(Debug, Clone, PartialEq, clap::Args)]
+pub struct WorkerOptions {
+    /// The broker, `redis://HOST:PORT[/db][?stream=NAME&...]`.
+    #[arg(long)]
+    pub broker: String,
+    /// Tasks this worker runs at once.
+    #[arg(long, default_value_t = 20, allow_negative_numbers = true)]
+    pub workers: i64,
+    /// Tasks taken per read (default: --workers); more helps very short tasks.
+    #[arg(long, allow_negative_numbers = true)]
+    pub batch: Option<i64>,
+    /// Take over a dead worker's tasks once they have been pending this many seconds
+    /// (must exceed the longest task).
+    #[arg(long, default_value_t = 5.0, allow_negative_numbers = true)]
+    pub reclaim_after: f64,
+    /// This worker's consumer name (default `<host>-<pid>`).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Exit after this many seconds without a task (default: run until stopped).
+    #[arg(long, allow_negative_numbers = true)]
+    pub idle_exit: Option<f64>,
+    /// Give up (exit 4) when the broker has been unreachable this many seconds, at
+    /// start (a worker may start before its broker) or mid-run.
+    #[arg(long, default_value_t = 30.0, allow_negative_numbers = true)]
+    pub broker_timeout: f64,
+}
+
+impl WorkerOptions {
+    /// The worker these flags describe, checked (the broker URL too); a value out of
+    /// range is a usage error naming its flag.
+    pub fn config(&self) -> Result<WorkerConfig, PerfError> {
+        let count = |flag: &str, v: i64| {
+            usize::try_from(v)
+                .ok()
+                .filter(|&n| (1..=100_000).contains(&n))
+                .ok_or_else(|| PerfError::Usage(format!("{flag} must be 1..=100000, got {v}")))
+        };
+        let secs = |flag: &str, v: f64| {
+            if v.is_finite() && v > 0.0 && v <= 86_400.0 {
+                Ok(Duration::from_secs_f64(v))
+            } else {
+                Err(PerfError::Usage(format!(
+                    "{flag} must be seconds in (0, 86400], got {v}"
+                )))
+            }
+        };
+        let slots = count("--workers", self.workers)?;
+        let config = WorkerConfig {
+            url: self.broker.clone(),
+            slots,
+            batch: self.batch.map_or(Ok(slots), |b| count("--batch", b))?,
+            reclaim_after: secs("--reclaim-after", self.reclaim_after)?,
+            name: self.name.clone(),
+            idle_exit: self.idle_exit.map(|v| secs("--idle-exit", v)).transpose()?,
+            broker_timeout: secs("--broker-timeout", self.broker_timeout)?,
+        };
+        broker_config(&config.url)?;
+        Ok(config)
+    }
+}
+
+/// Runs the worker `options` describe until it is stopped (Ctrl-C, SIGTERM,
+/// `--idle-exit`) or loses its broker; returns what it did.
+pub fn run_worker(
+    options: &WorkerOptions,
+    console: &mut dyn Console,
+) -> Result<WorkerReport, PerfError> {
+    let config = options.config()?;
+    let runtime = orchbench::scheduler::runtime()
+        .map_err(|e| PerfError::Run(format!("cannot start the async runtime: {e}")))?;
+    console.status(&format!(
+        "worker: serving {} with {} slots",
+        config.url, config.slots
+    ));
+    let report = runtime.block_on(serve(config))?;
+    console.status(&format!(
+        "worker: stopped after {} completed, {} failed, {} expired, {} taken over",
+        report.completed, report.failed, report.expired, report.reclaimed
+    ));
+    Ok(report)
+}
+
+/// How a worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// The broker URL.
+    pub url: String,
+    /// Tasks run at once.
+    pub slots: usize,
+    /// Tasks taken per read (at least `slots`); more helps short tasks, fewer spreads
+    /// long ones across workers.
+    pub batch: usize,
+    /// A task pending this long with a dead consumer is taken over.
+    pub reclaim_after: Duration,
+    /// This worker's consumer name (default `<host>-<pid>`).
+    pub name: Option<String>,
+    /// Exit after this long without a task (None: run until stopped).
+    pub idle_exit: Option<Duration>,
+    /// Give up when the broker has been unreachable this long.
+    pub broker_timeout: Duration,
+}
+
+/// What a worker did, when it stops.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WorkerReport {
+    /// Tasks run to completion.
+    pub completed: u64,
+    /// Tasks that failed.
+    pub failed: u64,
+    /// Tasks dropped because their run was over.
+    pub expired: u64,
+    /// Tasks taken over from a dead worker.
+    pub reclaimed: u64,
+}
+
+/// Serves tasks from the broker until Ctrl-C / SIGTERM, `idle_exit`, or the broker is
+/// lost for longer than `broker_timeout` (an error, exit 4).
+pub async fn serve(config: WorkerConfig) -> Result<WorkerReport, PerfError> {
+    let url = config.url.as_str();
+    let mut bus_config = broker_config(url)?;
+    let reclaim_ms = config.reclaim_after.as_millis().max(1) as u64;
+    bus_config.claim_idle_ms = reclaim_ms;
+    bus_config.claim_interval_ms = (reclaim_ms / 2).clamp(1, 1000);
+    let name = config.name.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "worker".into());
+        format!("{host}-{}", std::process::id())
+    });
+    // Stopping is checked between reads, never by cancelling one (see
+    // `RedisSubscription::poll_batch`): a stopped worker finishes the batch it has,
+    // publishes its results and acknowledges it, within one `block_ms` of the signal.
+    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = tokio::spawn({
+        let stopping = stopping.clone();
+        async move {
+            stop_signal().await;
+            stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let Some((_tasks, mut inbox)) = join(&config, &bus_config, &name, &stopping).await? else {
+        watcher.abort();
+        return Ok(WorkerReport::default());
+    };
+    let mut pool = Arc::new(
+        Pool::new(PoolConfig::with_workers(config.slots))
+            .map_err(|e| PerfError::Usage(format!("--workers: {e}")))?,
+    );
+    let mut replies: HashMap<String, RedisStreamsBus> = HashMap::new();
+    let mut report = WorkerReport::default();
+    let batch = config.batch.max(config.slots);
+    let mut buf: Vec<Event> = Vec::with_capacity(batch);
+    let mut last_task = Instant::now();
+    let mut broker_lost: Option<Instant> = None;
+    loop {
+        buf.clear();
+        if stopping.load(std::sync::atomic::Ordering::SeqCst)
+            || config.idle_exit.is_some_and(|d| last_task.elapsed() >= d)
+        {
+            break;
+        }
+        let received = inbox.poll_batch(&mut buf, batch).await;
+        if let Ok(0) = received {
+            continue;
+        }
+        if let Err(e) = received {
+            let since = *broker_lost.get_or_insert_with(Instant::now);
+            if since.elapsed() >= config.broker_timeout {
+                return Err(unavailable(url, &e));
+            }
+            eprintln!("worker {name}: {e}; retrying");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
+        broker_lost = None;
+        last_task = Instant::now();
+        report.reclaimed = inbox.stats().claimed;
+        // Run the batch on the local pool; each task reports through the channel.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut running = 0usize;
+        let mut latest_deadline = 0u64;
+        let mut specs: Vec<(usize, TaskSpec)> = Vec::with_capacity(buf.len());
+        for (i, ev) in buf.iter().enumerate() {
+            let spec: TaskSpec = match serde_json::from_slice(ev.payload.as_bytes()) {
+                Ok(spec) => spec,
+                Err(e) => {
+                    eprintln!("worker {name}: dropping a malformed task {}: {e}", ev.task);
+                    continue;
+                }
+            };
+            if spec.deadline_ns <= unix_ns() {
+                report.expired += 1;
+                continue;
+            }
+            latest_deadline = latest_deadline.max(spec.deadline_ns);
+            let task = match &spec.command {
+                Some(cmd) => Task::process(cmd.clone()),
+                None if spec.duration_ns == 0 => Task::noop(),
+                None => Task::sleep(Duration::from_nanos(spec.duration_ns)),
+            };
+            let tx = tx.clone();
+            let taken = Instant::now();
+            let task = task.on_end(move |outcome: &Outcome| {
+                let _ = tx.send((i, outcome.clone(), taken.elapsed().as_nanos() as u64));
+            });
+            specs.push((i, spec));
+            if pool.submit(task).await.is_ok() {
+                running += 1;
+            }
+        }
+        drop(tx);
+        // Wait for the batch, but not past the latest run deadline in it: after that no
+        // coordinator is listening, and a hung command must not hold the worker.
+        let mut outcomes: Vec<Option<(Outcome, u64)>> = vec![None; buf.len()];
+        let wait_until = Duration::from_nanos(latest_deadline.saturating_sub(unix_ns()));
+        let gathered = tokio::time::timeout(wait_until, async {
+            for _ in 0..running {
+                match rx.recv().await {
+                    Some((i, outcome, run_ns)) => outcomes[i] = Some((outcome, run_ns)),
+                    None => break,
+                }
+            }
+        })
+        .await;
+        if gathered.is_err() {
+            eprintln!("worker {name}: a batch outlived its run's deadline; cancelling it");
+            pool.shutdown(Shutdown::Cancel).await;
+            pool = Arc::new(
+                Pool::new(PoolConfig::with_workers(config.slots))
+                    .map_err(|e| PerfError::Usage(format!("--workers: {e}")))?,
+            );
+        }
+        // Publish the results, grouped by their run's result stream.
+        let mut by_reply: HashMap<&str, Vec<Event>> = HashMap::new();
+        for (i, spec) in &specs {
+            let Some((outcome, run_ns)) = outcomes[*i].take() else {
+                continue;
+            };
+            let ev = &buf[*i];
+            let (kind, error) = match outcome {
+                Outcome::Completed => {
+                    report.completed += 1;
+                    (EventKind::TaskFinished, None)
+                }
+                Outcome::Failed(why) => {
+                    report.failed += 1;
+                    (EventKind::TaskFailed, Some(why))
+                }
+                Outcome::Cancelled => {
+                    report.failed += 1;
+                    (EventKind::TaskCancelled, Some("cancelled".into()))
+                }
+            };
+            let result = ResultSpec {
+                worker: name.clone(),
+                slots: config.slots,
+                run_ns,
+                error,
+            };
+            let payload = serde_json::to_vec(&result).map_err(|e| PerfError::Run(e.to_string()))?;
+            by_reply
+                .entry(spec.reply.as_str())
+                .or_default()
+                .push(Event::new(kind, ev.workflow, ev.task, unix_ns()).with_payload(payload));
+        }
+        for (reply, events) in by_reply {
+            if !replies.contains_key(reply) {
+                let bus = RedisStreamsBus::connect(RedisConfig {
+                    stream: reply.to_owned(),
+                    ..bus_config.clone()
+                })
+                .await
+                .map_err(|e| unavailable(url, &e))?;
+                replies.insert(reply.to_owned(), bus);
+            }
+            if let Err(e) = replies[reply].publish_batch(events).await {
+                // Not acknowledged: the batch is taken over and run again.
+                return Err(unavailable(url, &e));
+            }
+        }
+        // Forget result streams of runs that are over (at most a few are live).
+        if replies.len() > 64 {
+            replies.clear();
+        }
+    }
+    watcher.abort();
+    // Acknowledge the last batch: its results are out.
+    let _ = inbox.ack().await;
+    report.reclaimed = inbox.stats().claimed;
+    pool.shutdown(Shutdown::Drain).await;
+    Ok(report)
+}
+
+/// Connects to the task stream and joins the worker group. A worker may start before
+/// its broker (or while it restarts): an unreachable broker is retried every 200 ms for
+/// up to `broker_timeout`, then it is an error (exit 4). None: stopped while waiting.
+async fn join(
+    config: &WorkerConfig,
+    bus_config: &RedisConfig,
+    name: &str,
+    stopping: &std::sync::atomic::AtomicBool,
+) -> Result<Option<(RedisStreamsBus, RedisSubscription)>, PerfError> {
+    let url = config.url.as_str();
+    let started = Instant::now();
+    let mut waiting = false;
+    loop {
+        let attempt = async {
+            let tasks = RedisStreamsBus::connect(bus_config.clone()).await?;
+            let inbox = tasks.subscribe_as(WORKER_GROUP, name).await?;
+            Ok::<_, BusError>((tasks, inbox))
+        };
+        match attempt.await {
+            Ok(joined) => {
+                if waiting {
+                    eprintln!(
+                        "worker {name}: connected to {url} after {:.1} s",
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+                return Ok(Some(joined));
+            }
+            Err(e) if started.elapsed() >= config.broker_timeout => {
+                return Err(unavailable(url, &e));
+            }
+            Err(e) => {
+                if !waiting {
+                    eprintln!(
+                        "worker {name}: broker {url}: {e}; waiting up to {:.1} s for it (--broker-timeout)",
+                        config.broker_timeout.as_secs_f64()
+                    );
+                    waiting = true;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                if stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                    return Ok(None);
+                }
+            }
+        }
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_urls_are_checked_and_default_to_the_task_stream() {
+        let c = broker_config("redis://127.0.0.1:6379").unwrap();
+        assert_eq!(c.stream, DEFAULT_TASK_STREAM);
+        let c = broker_config("redis://127.0.0.1:6379?stream=mine").unwrap();
+        assert_eq!(c.stream, "mine");
+        let e = broker_config("http://x").unwrap_err().to_string();
+        assert!(e.contains("expected redis://HOST:PORT"), "{e}");
+        let e = broker_config("redis://h:1?batch=0")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("batch"), "{e}");
+    }
+
+    #[test]
+    fn task_and_result_payloads_round_trip() {
+        let spec = TaskSpec {
+            reply: "r".into(),
+            deadline_ns: 5,
+            duration_ns: 7,
+            command: Some("sleep 1".into()),
+        };
+        let back: TaskSpec = serde_json::from_slice(&serde_json::to_vec(&spec).unwrap()).unwrap();
+        assert_eq!(back, spec);
+    }
+}

@@ -1,0 +1,311 @@
+//! perf-test's distributed mode end to end: a real `redis-server` on loopback, two
+//! `perf-test worker` processes, and the coordinator (`perf-test --broker`). Every task
+//! must run, the per-worker counts must add up, a worker killed mid-run must lose no
+//! task (another takes over its pending entries), a worker started before its broker
+//! waits for it, and an unreachable broker is exit 4.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::cargo_bin;
+use predicates::prelude::*;
+
+/// `perf-test worker` processes, killed (and reaped) when dropped.
+struct Workers(Vec<Child>);
+
+impl Workers {
+    fn start(url: &str, names: &[&str], args: &[&str]) -> Workers {
+        let children = names
+            .iter()
+            .map(|name| {
+                Command::new(cargo_bin("perf-test"))
+                    .args(["worker", "--broker", url, "--name", name])
+                    .args(args)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("perf-test worker starts")
+            })
+            .collect();
+        Workers(children)
+    }
+
+    fn kill(&mut self, i: usize) {
+        let _ = self.0[i].kill();
+        let _ = self.0[i].wait();
+    }
+
+    /// Sends SIGTERM to every worker and waits (up to `limit`) for each to exit;
+    /// returns their exit codes.
+    fn terminate(&mut self, limit: Duration) -> Vec<Option<i32>> {
+        for child in &self.0 {
+            // SAFETY: kill(2) on a child's pid; no memory is involved.
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGTERM);
+            }
+        }
+        let deadline = Instant::now() + limit;
+        self.0
+            .iter_mut()
+            .map(|child| {
+                loop {
+                    match child.try_wait() {
+                        Ok(Some(status)) => break status.code(),
+                        _ if Instant::now() >= deadline => break None,
+                        _ => std::thread::sleep(Duration::from_millis(20)),
+                    }
+                }
+            })
+            .collect()
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The `name: N tasks` lines of the summary's distributed section.
+fn per_worker(stdout: &str) -> Vec<(String, u64)> {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let (name, rest) = l.trim().split_once(": ")?;
+            let n = rest.strip_suffix(" tasks")?.parse().ok()?;
+            Some((name.to_owned(), n))
+        })
+        .collect()
+}
+
+/// The coordinator (`perf-test --broker …`), run in `dir`, a test's own temporary
+/// directory, so a default report path never lands in the source tree.
+fn coordinator(dir: &std::path::Path) -> assert_cmd::Command {
+    let mut cmd =
+        assert_cmd::Command::cargo_bin("perf-test").expect("the perf-test binary is built");
+    cmd.current_dir(dir);
+    cmd
+}
+
+#[test]
+fn two_workers_run_every_task_and_the_figures_add_up() {
+    let server = crate::util::redis_server("two_workers_run_every_task");
+    let url = server.url();
+    let mut workers = Workers::start(&url, &["wA", "wB"], &["--workers", "8", "--batch", "256"]);
+    let dir = tempfile::tempdir().unwrap();
+    // 5 000 no-op tasks, in chains of 5, so results drive further publications.
+    let out = coordinator(dir.path())
+        .args([
+            "--broker",
+            &url,
+            "--runs",
+            "1000",
+            "--tasks-per-run",
+            "5",
+            "--duration",
+            "0",
+        ])
+        .args(["--shape", "chain", "--timeout", "60", "--json"])
+        .arg(dir.path().join("d.json"))
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("Tasks: 5000 completed, 0 failed, 0 not run").and(
+                predicate::str::contains("Workers: 2 reporting, 16 slots in all"),
+            ),
+        )
+        .get_output()
+        .stdout
+        .clone();
+    let stdout = String::from_utf8_lossy(&out);
+    let counts = per_worker(&stdout);
+    assert_eq!(counts.len(), 2, "{stdout}");
+    assert_eq!(counts.iter().map(|(_, n)| n).sum::<u64>(), 5000, "{stdout}");
+    let m = bench_gate::perf::load(dir.path()).unwrap();
+    assert_eq!(m["perf/custom/failed"].value, 0.0);
+    assert!(m["perf/custom/completion_rate"].value > 0.0);
+    // The run's own results stream is removed at the end; the task stream is trimmed.
+    let keys = redis_keys(&url);
+    assert!(
+        !keys
+            .iter()
+            .any(|k| k.starts_with("orchbench:perf:results:")),
+        "{keys:?}"
+    );
+    // SIGTERM stops a worker cleanly: within one blocking read (1 s), exit 0, and
+    // nothing left taken but unacknowledged in the group.
+    assert_eq!(
+        workers.terminate(Duration::from_secs(5)),
+        vec![Some(0), Some(0)]
+    );
+    let pending: Vec<redis::Value> = redis_query(
+        &url,
+        redis::cmd("XPENDING")
+            .arg(perf_test::distributed::DEFAULT_TASK_STREAM)
+            .arg(perf_test::distributed::WORKER_GROUP),
+    );
+    assert_eq!(pending.first(), Some(&redis::Value::Int(0)), "{pending:?}");
+}
+
+#[test]
+fn a_worker_killed_mid_run_loses_no_task() {
+    let server = crate::util::redis_server("a_worker_killed_mid_run");
+    let url = server.url();
+    let mut workers = Workers::start(
+        &url,
+        &["wA", "wB"],
+        &["--workers", "4", "--reclaim-after", "1"],
+    );
+    // 120 tasks of 0.2 s on 2 × 4 slots: about 3 s; wA dies after 1 s with a batch
+    // taken and not acknowledged.
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("killed.json");
+    let started = Instant::now();
+    let run = std::thread::spawn({
+        let url = url.clone();
+        move || {
+            coordinator(dir.path())
+                .args(["--broker", &url, "--runs", "20", "--tasks-per-run", "6"])
+                .args(["--duration", "0.2", "--timeout", "60", "--json"])
+                .arg(&json)
+                .output()
+                .expect("the coordinator runs")
+        }
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    workers.kill(0);
+    let killed_at = started.elapsed();
+    let out = run.join().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("Tasks: 120 completed, 0 failed, 0 not run"),
+        "{stdout}"
+    );
+    // The kill came while the run was going on, not after it.
+    assert!(
+        started.elapsed() > killed_at + Duration::from_millis(500),
+        "{stdout}"
+    );
+    let counts = per_worker(&stdout);
+    assert_eq!(counts.iter().map(|(_, n)| n).sum::<u64>(), 120, "{stdout}");
+    let survivor = counts
+        .iter()
+        .find(|(w, _)| w == "wB")
+        .map_or(0, |(_, n)| *n);
+    assert!(survivor > 60, "wB took over wA's share: {stdout}");
+}
+
+#[test]
+fn an_unreachable_broker_is_exit_4_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // The coordinator gives up at once; a worker waits `--broker-timeout` for it.
+    for (args, waits) in [
+        (
+            vec!["--broker", "redis://127.0.0.1:1", "--config", "quick"],
+            false,
+        ),
+        (
+            vec![
+                "worker",
+                "--broker",
+                "redis://127.0.0.1:1",
+                "--broker-timeout",
+                "1.5",
+            ],
+            true,
+        ),
+    ] {
+        let started = Instant::now();
+        coordinator(dir.path())
+            .args(&args)
+            .timeout(Duration::from_secs(30))
+            .assert()
+            .code(4)
+            .stderr(predicate::str::contains("broker redis://127.0.0.1:1"));
+        let took = started.elapsed();
+        if waits {
+            assert!(took >= Duration::from_millis(1500), "{args:?}: {took:?}");
+        }
+        assert!(took < Duration::from_secs(15), "{args:?}: {took:?}");
+    }
+    coordinator(dir.path())
+        .args(["--broker", "http://127.0.0.1:6379", "--config", "quick"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("expected redis://HOST:PORT"));
+}
+
+/// A worker started before its broker waits for it (`--broker-timeout`), then serves:
+/// workers and the broker can be started in any order.
+#[test]
+fn a_worker_started_before_its_broker_waits_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = crate::util::redis_server("a_worker_started_before_its_broker");
+    let url = server.url();
+    server.stop();
+    let mut worker = Command::new(cargo_bin("perf-test"))
+        .args(["worker", "--broker", &url, "--name", "early"])
+        .args(["--workers", "4", "--broker-timeout", "30"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("perf-test worker starts");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        worker.try_wait().unwrap().is_none(),
+        "the worker gave up on a broker that is not up yet"
+    );
+    server.restart().expect("redis-server restarts on its port");
+    let out = coordinator(dir.path())
+        .args(["--broker", &url, "--runs", "20", "--tasks-per-run", "5"])
+        .args(["--duration", "0", "--timeout", "60", "--json"])
+        .arg(tempfile::tempdir().unwrap().path().join("d.json"))
+        .timeout(Duration::from_secs(90))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "Tasks: 100 completed, 0 failed, 0 not run",
+        ))
+        .get_output()
+        .stdout
+        .clone();
+    let stdout = String::from_utf8_lossy(&out);
+    assert_eq!(
+        per_worker(&stdout),
+        vec![("early".to_owned(), 100)],
+        "{stdout}"
+    );
+    // SAFETY: kill(2) on a child's pid; no memory is involved.
+    unsafe {
+        libc::kill(worker.id() as i32, libc::SIGTERM);
+    }
+    let status = worker.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(worker.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("waiting up to 30.0 s") && stderr.contains("connected to"),
+        "{stderr}"
+    );
+}
+
+fn redis_query<T: redis::FromRedisValue>(url: &str, cmd: &redis::Cmd) -> T {
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client
+        .get_connection_with_timeout(Duration::from_secs(5))
+        .unwrap();
+    cmd.query(&mut conn).unwrap()
+}
+
+fn redis_keys(url: &str) -> Vec<String> {
+    redis_query(url, redis::cmd("KEYS").arg("*"))
+}
