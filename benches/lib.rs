@@ -119,9 +119,20 @@ const BASELINE_OPTIONS: &[(&str, &str)] = &[
     ("--load-baseline", "--load-baseline"),
 ];
 
+/// A Criterion baseline name as gungraun accepts it: gungraun allows only ASCII letters,
+/// digits and `_`, Criterion anything, so every other character becomes `_` (`pr-base`
+/// is `pr_base` for the instruction counts). The same name always maps the same way, so
+/// `--save-baseline NAME` and a later `--baseline NAME` meet.
+pub fn gungraun_baseline_name(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
 /// Translates the arguments `cargo bench` passes to every bench binary (Criterion's
 /// command line) into what the gungraun harness accepts: baseline names joined with
-/// `=`, Criterion-only options dropped. Everything else (gungraun's own options, the
+/// `=` and spelled as gungraun allows ([`gungraun_baseline_name`]), Criterion-only
+/// options dropped. Everything else (gungraun's own options, the
 /// filter, `--bench`, `--list`, `--test`) passes unchanged, so a gungraun command line
 /// is its own translation.
 pub fn gungraun_args<I: IntoIterator<Item = String>>(args: I) -> Vec<String> {
@@ -130,7 +141,7 @@ pub fn gungraun_args<I: IntoIterator<Item = String>>(args: I) -> Vec<String> {
     while let Some(arg) = args.next() {
         if let Some((_, to)) = BASELINE_OPTIONS.iter().find(|(from, _)| *from == arg) {
             match args.next_if(|next| !next.starts_with('-')) {
-                Some(name) => out.push(format!("{to}={name}")),
+                Some(name) => out.push(format!("{to}={}", gungraun_baseline_name(&name))),
                 None => out.push((*to).to_owned()),
             }
         } else if let Some((_, to)) = BASELINE_OPTIONS
@@ -138,7 +149,7 @@ pub fn gungraun_args<I: IntoIterator<Item = String>>(args: I) -> Vec<String> {
             .find(|(from, _)| arg.starts_with(&format!("{from}=")))
         {
             let name = &arg[arg.find('=').map_or(0, |i| i + 1)..];
-            out.push(format!("{to}={name}"));
+            out.push(format!("{to}={}", gungraun_baseline_name(name)));
         } else if CRITERION_ONLY_WITH_VALUE.contains(&arg.as_str()) {
             args.next();
         } else if CRITERION_ONLY_WITH_VALUE
@@ -186,9 +197,15 @@ mod tests {
         );
         // gungraun's own forms are their own translation.
         assert_eq!(
-            translate(&["--save-baseline=pr-base", "--save-summary=json"]),
-            ["--save-baseline=pr-base", "--save-summary=json"]
+            translate(&["--save-baseline=pr_base", "--save-summary=json"]),
+            ["--save-baseline=pr_base", "--save-summary=json"]
         );
+        // Regression: the PR workflow's `pr-base` failed gungraun's name check (exit 2).
+        assert_eq!(
+            translate(&["--save-baseline", "pr-base", "--baseline=pr-base"]),
+            ["--save-baseline=pr_base", "--baseline=pr_base"]
+        );
+        assert_eq!(gungraun_baseline_name("main_2026.12"), "main_2026_12");
         // A flag where a name would be: the name is left out, as gungraun allows.
         assert_eq!(
             translate(&["--save-baseline", "--list"]),

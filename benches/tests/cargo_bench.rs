@@ -3,7 +3,8 @@
 //! Regression tests: `cargo bench -- --save-baseline NAME`, Criterion's standard way to
 //! keep a baseline, once exited at once (`Unrecognized option: 'save-baseline'`) because
 //! the library and binary targets' libtest harnesses were benched too; and the gungraun
-//! harness read `--save-baseline NAME` as a filter `NAME` and measured nothing. Every
+//! harness read `--save-baseline NAME` as a filter `NAME` and measured nothing, and then
+//! rejected the PR workflow's name `pr-base` (gungraun allows no `-`). Every
 //! bench id of the committed baseline must also be listed by `cargo bench -- --list`,
 //! since ids are the baseline's keys.
 //!
@@ -90,14 +91,15 @@ fn every_baseline_id_is_listed_and_baselines_save_and_compare() {
     assert!(listed.contains("instructions/plan/1000"), "{listed:?}");
 
     // `--save-baseline NAME` through every bench target (the filter picks one small
-    // Criterion bench; no target may reject the flags), then `--baseline NAME`.
+    // Criterion bench; no target may reject the flags), then `--baseline NAME`; the name
+    // is the PR workflow's own, `-` included.
     let filter = "^graph_planning/toposort/100$";
-    cargo_bench(home.path(), &[], &["--save-baseline", "regress", filter]);
+    cargo_bench(home.path(), &[], &["--save-baseline", "pr-base", filter]);
     let saved = home
         .path()
-        .join("criterion/graph_planning/toposort/100/regress/estimates.json");
+        .join("criterion/graph_planning/toposort/100/pr-base/estimates.json");
     assert!(saved.is_file(), "no {}", saved.display());
-    cargo_bench(home.path(), &[], &["--baseline", "regress", filter]);
+    cargo_bench(home.path(), &[], &["--baseline", "pr-base", filter]);
     let change = home
         .path()
         .join("criterion/graph_planning/toposort/100/change/estimates.json");
@@ -107,16 +109,27 @@ fn every_baseline_id_is_listed_and_baselines_save_and_compare() {
         change.display()
     );
 
-    // The instruction counts are saved under the same name, Criterion's way of writing it.
+    // The instruction counts are saved under the same name, Criterion's way of writing
+    // it (gungraun spells it `pr_base`), and compared with it on the next run.
     let mmc = "instructions::model::mmc::*";
     let out = cargo_bench(
         home.path(),
         &["--bench", "instructions"],
-        &["--save-baseline", "regress", mmc],
+        &["--save-baseline", "pr-base", mmc],
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("solve_c_1_to_64") && text.contains("regress"),
-        "gungraun did not measure into baseline `regress`:\n{text}"
+        text.contains("solve_c_1_to_64") && text.contains("pr_base"),
+        "gungraun did not measure into baseline `pr_base`:\n{text}"
+    );
+    let out = cargo_bench(
+        home.path(),
+        &["--bench", "instructions"],
+        &["--baseline", "pr-base", mmc],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("solve_c_1_to_64") && text.contains("No change"),
+        "gungraun did not compare with baseline `pr_base`:\n{text}"
     );
 }

@@ -308,6 +308,37 @@ mod tests {
     }
 
     #[test]
+    fn the_command_shows_the_table_and_names_every_file_it_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = ModelOptions {
+            input: reference_input(),
+            json: Some(dir.path().join("model.json")),
+            svg: Some(dir.path().join("charts")),
+        };
+        let mut console = crate::Captured::default();
+        let report = run(&options, &mut console).unwrap();
+        assert_eq!(console.reports, [report.markdown()]);
+        assert_eq!(console.status.len(), 3, "{:?}", console.status);
+        for line in &console.status {
+            let path = line.strip_prefix("wrote ").expect("a `wrote PATH` line");
+            assert!(std::path::Path::new(path).is_file(), "{path}");
+        }
+        // A bad input writes nothing and says nothing.
+        let mut quiet = crate::Captured::default();
+        let bad = ModelOptions {
+            input: ModelInput {
+                max_workers: 0,
+                ..reference_input()
+            },
+            json: Some(dir.path().join("bad.json")),
+            svg: None,
+        };
+        assert_eq!(run(&bad, &mut quiet).unwrap_err().exit(), Exit::Usage);
+        assert_eq!(quiet, crate::Captured::default());
+        assert!(!dir.path().join("bad.json").exists());
+    }
+
+    #[test]
     fn writes_both_charts() {
         let dir = tempfile::tempdir().unwrap();
         let written = model(reference_input())

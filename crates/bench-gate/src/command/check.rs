@@ -88,7 +88,7 @@ pub struct CheckOutcome {
     pub results: usize,
     /// What the run was judged against, for the report's first line.
     pub against: String,
-    /// The policy file used (`<built-in>` for the defaults).
+    /// The policy file used (`<built-in thresholds>` for the defaults).
     pub policy: PathBuf,
     /// Notes to show before the table (e.g. that results were scaled).
     pub notes: Vec<String>,
