@@ -1,5 +1,5 @@
-//! Runs the async tool orchestrator's rate-limiting scenarios (`perf_test::rate_scenarios`) and prints
-//! a table, optionally JSON: "1000 requests with a 100/s limit" on a token bucket and
+//! Runs the async tool orchestrator's rate-limiting scenarios (`perf_test::rate_scenarios`)
+//! and prints a table, optionally JSON: "1000 requests with a 100/s limit" on a token bucket and
 //! "sustained 500/s" on a sliding log and a sliding counter, against the real clock or
 //! instantly on a manual clock (`--virtual`). `--with-governor` runs governor 0.10
 //! (burst 1) under the same loads in the same run, as the yardstick.

@@ -1,6 +1,7 @@
-//! `perf-test`'s macro load test (the Rust workflow scheduler): N workflows of M tasks each, every workflow
-//! a DAG planned by the planner and executed by the scheduler's pool, submitted as fast
-//! as possible and measured until every task has ended.
+//! `perf-test`'s macro load test (as the Rust workflow scheduler's perf-test runs it): N
+//! workflows of M tasks each, every workflow a DAG planned by the planner and executed by
+//! the scheduler's pool, submitted as fast as possible and measured until every task has
+//! ended.
 //!
 //! A task is submitted the moment its last predecessor ends (so `created` is when it
 //! became ready), and its latency, queue wait and run time come from the pool's own
@@ -9,7 +10,7 @@
 //! duration), submission rate (runs/s), completion rate (tasks/s) against the ideal
 //! (busy workers / task duration), RSS initial/final/growth/peak and CPU (sampled by
 //! [`orchbench::monitor`]), peak workers. [`RunReport::metrics`] turns them into the
-//! report `bench-gate` reads (`gate::perf`).
+//! report `bench-gate` reads (`bench_gate::perf`).
 //!
 //! Configurations are TOML (`perf-configs/*.toml`, built into the binary too):
 //!
