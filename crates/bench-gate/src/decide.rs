@@ -86,6 +86,11 @@ pub struct Comparison {
     pub rule: Option<String>,
     /// Why: which bound was crossed, or why nothing was judged.
     pub reason: String,
+    /// The minimum detectable effect (`bench-gate ab`): the relative regression this
+    /// run would have called critical with 80 % probability at its noise.
+    pub mde: Option<f64>,
+    /// What the paired rounds showed (`bench-gate ab` only).
+    pub paired: Option<crate::paired::PairedStats>,
 }
 
 /// A run's verdicts and what they add up to.
@@ -113,6 +118,55 @@ fn regression(direction: Direction, current: f64, baseline: f64) -> f64 {
         Direction::LowerIsBetter => current / baseline - 1.0,
         Direction::HigherIsBetter => 1.0 - current / baseline,
     }
+}
+
+/// The absolute bounds of `entry`'s levels, checked on its value alone (no baseline
+/// needed): the worst verdict they give (`Unchanged` when none is crossed), why,
+/// whether it has any absolute bound, and the rule that set its levels.
+pub fn absolute_verdict(
+    entry: &Entry,
+    policy: &Policy,
+) -> Result<(Verdict, String, bool, Option<String>), GateError> {
+    let id = &entry.id;
+    let (levels, rule) = policy.levels_for(id, entry.source);
+    let mut verdict = Verdict::Unchanged;
+    let mut reason = String::new();
+    let mut has_absolute = false;
+    for (level, bounds) in [
+        (Verdict::Critical, &levels.critical),
+        (Verdict::Warning, &levels.warning),
+    ] {
+        for bound in bounds
+            .iter()
+            .filter(|b| matches!(b, Bound::Absolute { .. }))
+        {
+            has_absolute = true;
+            let crossed = bound
+                .crossed(entry, None)
+                .map_err(|e| GateError::Thresholds {
+                    path: policy.path.clone(),
+                    detail: format!("{}: benchmark {id:?}: {e}", rule.unwrap_or("defaults")),
+                })?;
+            if verdict > level && crossed {
+                verdict = level;
+                let Bound::Absolute { value, unit } = bound else {
+                    unreachable!()
+                };
+                let shown = unit.map_or(format!("{value}"), |u| u.format(*value));
+                let side = if entry.direction == Direction::LowerIsBetter {
+                    "above"
+                } else {
+                    "below"
+                };
+                reason = format!(
+                    "{} {side} the absolute {} bound {shown}",
+                    entry.unit.format(entry.value),
+                    level.name()
+                );
+            }
+        }
+    }
+    Ok((verdict, reason, has_absolute, rule.map(str::to_owned)))
 }
 
 /// Decides every benchmark. `incomparable` lists the sources whose environment differs
@@ -183,49 +237,14 @@ pub fn decide(
                 levels: None,
                 rule: None,
                 reason: "in the baseline, not in this run".into(),
+                mde: None,
+                paired: None,
             });
             continue;
         };
         let (levels, rule) = policy.levels_for(id, entry.source);
-        let bad_threshold = |bound: &Bound, b: Option<f64>| {
-            bound.crossed(entry, b).map_err(|e| GateError::Thresholds {
-                path: policy.path.clone(),
-                detail: format!("{}: benchmark {id:?}: {e}", rule.unwrap_or("defaults")),
-            })
-        };
-
         // Absolute bounds: on every run.
-        let mut verdict = Verdict::Unchanged;
-        let mut reason = String::new();
-        let mut has_absolute = false;
-        for (level, bounds) in [
-            (Verdict::Critical, &levels.critical),
-            (Verdict::Warning, &levels.warning),
-        ] {
-            for bound in bounds
-                .iter()
-                .filter(|b| matches!(b, Bound::Absolute { .. }))
-            {
-                has_absolute = true;
-                if verdict > level && bad_threshold(bound, None)? {
-                    verdict = level;
-                    let Bound::Absolute { value, unit } = bound else {
-                        unreachable!()
-                    };
-                    let shown = unit.map_or(format!("{value}"), |u| u.format(*value));
-                    let side = if entry.direction == Direction::LowerIsBetter {
-                        "above"
-                    } else {
-                        "below"
-                    };
-                    reason = format!(
-                        "{} {side} the absolute {} bound {shown}",
-                        entry.unit.format(entry.value),
-                        level.name()
-                    );
-                }
-            }
-        }
+        let (verdict, reason, has_absolute, _) = absolute_verdict(entry, policy)?;
 
         let mut comparison = Comparison {
             id: id.clone(),
@@ -241,6 +260,8 @@ pub fn decide(
             levels: None,
             rule: rule.map(str::to_owned),
             reason,
+            mde: None,
+            paired: None,
         };
         let b = base.get(id).filter(|b| b.source == entry.source);
         let Some(b) = b else {

@@ -18,6 +18,7 @@
 //! options struct in and one outcome out. [`synthetic`] generates inputs for testing
 //! and timing the gate itself. Every error names the file, the benchmark and the field.
 
+pub mod ab;
 pub mod baseline;
 pub mod calibrate;
 pub mod command;
@@ -25,7 +26,9 @@ pub mod criterion;
 pub mod decide;
 pub mod fsutil;
 pub mod gungraun;
+pub mod machine;
 pub mod model;
+pub mod paired;
 pub mod perf;
 pub mod report;
 pub mod stats;
@@ -34,8 +37,9 @@ pub mod thresholds;
 
 use std::path::PathBuf;
 
+pub use ab::{AbOptions, AbOutcome, ab};
 pub use command::{
-    CalibrateOptions, CalibrateOutcome, CheckOptions, CheckOutcome, Exit, Exports, Inputs,
+    CalibrateOptions, CalibrateOutcome, CheckOptions, CheckOutcome, Exit, Exports, Inputs, Reports,
     SaveOptions, SaveOutcome, calibrate_runs, check, save_baseline,
 };
 pub use decide::{Comparison, Verdict, decide};
@@ -76,6 +80,10 @@ pub enum GateError {
     /// Nothing to compare was found.
     #[error("{0}")]
     NoResults(String),
+    /// `bench-gate ab` could not compare: a revision, a checkout, a build or a run
+    /// failed, or it was interrupted; the message says which side and what.
+    #[error("{0}")]
+    Ab(String),
     /// The thresholds file is invalid.
     #[error("{path}: {detail}")]
     Thresholds {

@@ -8,6 +8,7 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
+use bench_gate::ab::{AbEvent, AbOptions, ab};
 use bench_gate::command::{
     CalibrateOptions, CheckOptions, Exit, SaveOptions, calibrate_runs, check, save_baseline,
 };
@@ -24,6 +25,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Paired A/B: benchmark two revisions of this Cargo project interleaved on this
+    /// machine and judge the head against the base.
+    Ab {
+        #[command(flatten)]
+        options: AbOptions,
+        /// No colours, even on a terminal.
+        #[arg(long)]
+        no_color: bool,
+    },
     /// Judge the current results against a baseline (committed file or Criterion's).
     Check {
         #[command(flatten)]
@@ -48,18 +58,62 @@ enum BaselineCommand {
     Save(SaveOptions),
 }
 
+/// Whether the terminal table gets colours.
+fn colour(no_color: bool) -> bool {
+    !no_color && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// `ab` with live progress: a bar with an ETA on a terminal, else a line per run.
+fn run_ab(options: &AbOptions, no_color: bool) -> Result<Exit, GateError> {
+    let dir = std::env::current_dir().map_err(|e| GateError::Io {
+        path: ".".into(),
+        source: e,
+    })?;
+    let tty = std::io::stderr().is_terminal();
+    let bar = indicatif::ProgressBar::hidden();
+    if tty {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} runs, ETA {eta} {msg}")
+                .expect("a valid template"),
+        );
+    }
+    let mut last = String::new();
+    let outcome = ab(options, &dir, &mut |event| match event {
+        // A hidden bar prints nothing, not even `println`.
+        AbEvent::Status(line) if tty => bar.println(line),
+        AbEvent::Status(line) => eprintln!("{line}"),
+        AbEvent::Run(p) => {
+            bar.set_length(p.total as u64);
+            bar.set_position(p.done as u64);
+            bar.set_message(p.current.clone());
+            // Without a terminal, one line per pair started.
+            if !tty && p.current != last {
+                eprintln!("[{}/{}] {}", p.done, p.total, p.current);
+                last.clone_from(&p.current);
+            }
+        }
+    });
+    bar.finish_and_clear();
+    let outcome = outcome?;
+    for note in &outcome.notes {
+        println!("note: {note}");
+    }
+    println!("{}\n", outcome.header());
+    print!("{}", report::terminal(&outcome.decision, colour(no_color)));
+    Ok(outcome.exit())
+}
+
 fn run(cli: Cli) -> Result<Exit, GateError> {
     match cli.command {
+        Command::Ab { options, no_color } => run_ab(&options, no_color),
         Command::Check { options, no_color } => {
             let outcome = check(&options)?;
             for note in &outcome.notes {
                 println!("{note}");
             }
             println!("{}\n", outcome.header());
-            let colour = !no_color
-                && std::io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none();
-            print!("{}", report::terminal(&outcome.decision, colour));
+            print!("{}", report::terminal(&outcome.decision, colour(no_color)));
             if let Some(problem) = outcome.problem() {
                 return Err(problem);
             }

@@ -25,6 +25,57 @@ fn p(c: &Comparison) -> String {
     c.p_value.map_or("—".into(), |p| format!("{p:.1e}"))
 }
 
+fn percent(x: Option<f64>) -> String {
+    x.map_or("—".into(), |x| format!("{:.2} %", x * 100.0))
+}
+
+/// The paired interval of the change, `[-0.40 %, +0.62 %]`.
+fn change_ci(c: &Comparison) -> String {
+    c.paired.as_ref().map_or("—".into(), |p| {
+        format!(
+            "[{:+.2} %, {:+.2} %]",
+            p.change_ci[0] * 100.0,
+            p.change_ci[1] * 100.0
+        )
+    })
+}
+
+fn rounds(c: &Comparison) -> String {
+    c.paired
+        .as_ref()
+        .map_or("—".into(), |p| p.rounds.to_string())
+}
+
+/// Whether the decision is a paired one (`bench-gate ab`).
+fn is_paired(d: &Decision) -> bool {
+    d.comparisons.iter().any(|c| c.paired.is_some())
+}
+
+/// What the paired run could see: the median and largest minimum detectable effect,
+/// and how many benchmarks ran at two speeds.
+pub fn detectable(d: &Decision) -> Option<String> {
+    let mut mdes: Vec<f64> = d.comparisons.iter().filter_map(|c| c.mde).collect();
+    if mdes.is_empty() {
+        return None;
+    }
+    mdes.sort_by(f64::total_cmp);
+    let two = d
+        .comparisons
+        .iter()
+        .filter(|c| c.paired.as_ref().is_some_and(|p| p.bimodal.is_some()))
+        .count();
+    let mut line = format!(
+        "minimum detectable effect (80 % power): median {:.2} %, largest {:.2} % ({} benchmarks)",
+        crate::model::median(&mdes) * 100.0,
+        mdes[mdes.len() - 1] * 100.0,
+        mdes.len()
+    );
+    if two > 0 {
+        line += &format!("; {two} ran at two speeds");
+    }
+    Some(line)
+}
+
 /// One line per verdict kind with its count: `2 critical, 1 warning, 40 unchanged`.
 pub fn summary(d: &Decision) -> String {
     let kinds = [
@@ -46,15 +97,28 @@ pub fn summary(d: &Decision) -> String {
 
 /// The terminal table, worst first; `colour` adds ANSI colours to the verdicts.
 pub fn terminal(d: &Decision, colour: bool) -> String {
-    let header = [
-        "verdict",
-        "benchmark",
-        "baseline",
-        "current",
-        "change",
-        "CI (current)",
-        "p",
-    ];
+    let paired = is_paired(d);
+    let header = if paired {
+        [
+            "verdict",
+            "benchmark",
+            "base",
+            "head",
+            "change",
+            "95 % CI",
+            "MDE",
+        ]
+    } else {
+        [
+            "verdict",
+            "benchmark",
+            "baseline",
+            "current",
+            "change",
+            "CI (current)",
+            "p",
+        ]
+    };
     let rows: Vec<[String; 7]> = d
         .comparisons
         .iter()
@@ -65,8 +129,8 @@ pub fn terminal(d: &Decision, colour: bool) -> String {
                 value(c, c.baseline),
                 value(c, c.current),
                 change(c),
-                ci(c),
-                p(c),
+                if paired { change_ci(c) } else { ci(c) },
+                if paired { percent(c.mde) } else { p(c) },
             ]
         })
         .collect();
@@ -106,34 +170,71 @@ pub fn terminal(d: &Decision, colour: bool) -> String {
         line(r, &mut out, paint);
     }
     let _ = writeln!(out, "\n{}", summary(d));
+    if let Some(line) = detectable(d) {
+        let _ = writeln!(out, "{line}");
+    }
     out
 }
 
 /// A markdown report: summary line, then the table (non-unchanged rows first; the
 /// unchanged ones folded away).
 pub fn markdown(d: &Decision) -> String {
+    markdown_with(d, &[])
+}
+
+/// Markdown with `preamble` lines (what was compared, notes) under the title.
+pub fn markdown_with(d: &Decision, preamble: &[String]) -> String {
     let mut out = String::from("### bench-gate\n\n");
+    for line in preamble {
+        let _ = writeln!(out, "{line}");
+    }
+    if !preamble.is_empty() {
+        out.push('\n');
+    }
     let verdict = if d.count(Verdict::Critical) > 0 {
         "❌ critical regressions"
     } else {
         "✅ no critical regression"
     };
     let _ = writeln!(out, "**{verdict}** — {}\n", summary(d));
+    if let Some(line) = detectable(d) {
+        let _ = writeln!(out, "{line}\n");
+    }
+    let paired = is_paired(d);
     let table = |rows: &[&Comparison], out: &mut String| {
-        out.push_str("| verdict | benchmark | baseline | current | change | p | why |\n");
-        out.push_str("| --- | --- | ---: | ---: | ---: | ---: | --- |\n");
+        if paired {
+            out.push_str(
+                "| verdict | benchmark | base | head | change | 95 % CI | MDE | rounds | why |\n",
+            );
+            out.push_str("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n");
+        } else {
+            out.push_str("| verdict | benchmark | baseline | current | change | p | why |\n");
+            out.push_str("| --- | --- | ---: | ---: | ---: | ---: | --- |\n");
+        }
         for c in rows {
-            let _ = writeln!(
-                out,
-                "| {} | `{}` | {} | {} | {} | {} | {} |",
+            let why = c.reason.replace('|', "\\|");
+            let (name, id, base, cur, ch) = (
                 c.verdict.name(),
-                c.id,
+                &c.id,
                 value(c, c.baseline),
                 value(c, c.current),
                 change(c),
-                p(c),
-                c.reason.replace('|', "\\|")
             );
+            if paired {
+                let _ = writeln!(
+                    out,
+                    "| {name} | `{id}` | {base} | {cur} | {ch} | {} | {} | {} | {why} |",
+                    change_ci(c),
+                    percent(c.mde),
+                    rounds(c)
+                );
+            } else {
+                let _ = writeln!(
+                    out,
+                    "| {name} | `{id}` | {base} | {cur} | {ch} | {} | {why} |",
+                    p(c)
+                );
+            }
         }
     };
     let notable: Vec<&Comparison> = d
@@ -163,7 +264,17 @@ pub fn markdown(d: &Decision) -> String {
 
 /// The decision as JSON.
 pub fn json(d: &Decision) -> String {
-    serde_json::to_string_pretty(d).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    json_with(d, serde_json::Map::new())
+}
+
+/// The decision as JSON, with `extra` fields (what was compared, notes) beside
+/// `comparisons` and `judged`.
+pub fn json_with(d: &Decision, extra: serde_json::Map<String, serde_json::Value>) -> String {
+    let mut value = serde_json::to_value(d).unwrap_or_default();
+    if let serde_json::Value::Object(fields) = &mut value {
+        fields.extend(extra);
+    }
+    serde_json::to_string_pretty(&value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
 fn xml_escape(s: &str) -> String {
@@ -185,7 +296,10 @@ pub fn junit(d: &Decision) -> String {
     for c in &d.comparisons {
         let name = xml_escape(&c.id);
         let class = c.source.name();
-        let text = xml_escape(&format!("{}: {}", c.verdict.name(), c.reason));
+        let mde = c.mde.map_or(String::new(), |m| {
+            format!(" (minimum detectable effect {:.2} %)", m * 100.0)
+        });
+        let text = xml_escape(&format!("{}: {}{mde}", c.verdict.name(), c.reason));
         if c.verdict == Verdict::Critical {
             let _ = writeln!(
                 out,
@@ -225,6 +339,8 @@ mod tests {
             levels: Some([0.05, 0.1]),
             rule: None,
             reason: reason.into(),
+            mde: None,
+            paired: None,
         };
         Decision {
             comparisons: vec![

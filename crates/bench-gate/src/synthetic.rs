@@ -15,24 +15,46 @@ use rand_xoshiro::SplitMix64;
 
 use crate::model::{Direction, Entry, Results, Source, Unit, median};
 
-/// A uniform float in `[0, 1)` with 53 random bits.
-fn unit(rng: &mut SplitMix64) -> f64 {
-    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+/// Deterministic noise for generated inputs: uniform and normal draws from SplitMix64.
+#[derive(Clone, Debug)]
+pub struct Noise {
+    rng: SplitMix64,
+}
+
+impl Noise {
+    /// The noise sequence fixed by `seed`.
+    pub fn new(seed: u64) -> Noise {
+        Noise {
+            rng: SplitMix64::seed_from_u64(seed),
+        }
+    }
+
+    /// A uniform float in `[0, 1)` with 53 random bits.
+    pub fn unit(&mut self) -> f64 {
+        (self.rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
+    /// A standard normal draw (Box–Muller, one of the pair).
+    pub fn normal(&mut self) -> f64 {
+        let u = 1.0 - self.unit(); // (0, 1]: the logarithm stays finite
+        let v = self.unit();
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    }
 }
 
 /// `n` wall-time benchmarks (`synthetic/bench_<i>`), each with `samples` per-iteration
 /// times around its own median (1 µs–1 ms), spread ±`jitter` (0.05 = 5 %) with a few
 /// slow outliers; the same arguments always give the same results.
 pub fn wall_time_results(n: usize, samples: usize, jitter: f64, seed: u64) -> Results {
-    let mut rng = SplitMix64::seed_from_u64(seed);
+    let mut rng = Noise::new(seed);
     (0..n)
         .map(|i| {
-            let center = 1e3 * 1e3f64.powf(unit(&mut rng));
+            let center = 1e3 * 1e3f64.powf(rng.unit());
             let times: Vec<f64> = (0..samples)
                 .map(|_| {
-                    let u = unit(&mut rng);
+                    let u = rng.unit();
                     // Mostly symmetric noise; one sample in twenty is a slow outlier.
-                    let outlier = if unit(&mut rng) < 0.05 {
+                    let outlier = if rng.unit() < 0.05 {
                         1.0 + 4.0 * jitter
                     } else {
                         1.0

@@ -194,10 +194,47 @@ struct RawRule {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawPaired {
+    warning: Option<String>,
+    critical: Option<String>,
+    alpha: Option<f64>,
+    fdr: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawPolicy {
     defaults: RawDefaults,
+    paired: Option<RawPaired>,
     #[serde(default)]
     rule: Vec<RawRule>,
+}
+
+/// The levels of the paired verdicts (`bench-gate ab`, `[paired]` in thresholds.toml):
+/// relative changes, since both sides are measured together.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PairedLevels {
+    /// A significant change beyond this is a warning (or an improvement), default 0.5 %.
+    pub warning: f64,
+    /// A regression whose whole simultaneous interval lies beyond this is critical,
+    /// default 1 %.
+    pub critical: f64,
+    /// The suite-wide chance of any false critical verdict (Holm), default 0.05.
+    pub alpha: f64,
+    /// The expected share of false warnings and improvements (Benjamini–Hochberg),
+    /// default 0.05.
+    pub fdr: f64,
+}
+
+impl Default for PairedLevels {
+    fn default() -> Self {
+        PairedLevels {
+            warning: 0.005,
+            critical: 0.01,
+            alpha: 0.05,
+            fdr: 0.05,
+        }
+    }
 }
 
 /// A rule: a glob on benchmark ids, optionally one source, and the levels it sets.
@@ -228,6 +265,48 @@ pub struct Policy {
     pub noise_margin: f64,
     /// The rules, in order.
     pub rules: Vec<Rule>,
+    /// The paired verdicts' levels.
+    pub paired: PairedLevels,
+}
+
+/// `[paired]`'s values over the defaults; a bad one names its key.
+fn parse_paired(p: RawPaired) -> Result<PairedLevels, String> {
+    let mut levels = PairedLevels::default();
+    for (key, text, slot) in [
+        ("paired.warning", p.warning, &mut levels.warning),
+        ("paired.critical", p.critical, &mut levels.critical),
+    ] {
+        if let Some(text) = text {
+            *slot = match Bound::parse(&text) {
+                Ok(Bound::Relative(r)) if r > 0.0 => r,
+                Ok(_) => {
+                    return Err(format!(
+                        "{key}: {text:?} must be a relative change above 0, e.g. \"1%\""
+                    ));
+                }
+                Err(e) => return Err(format!("{key}: {e}")),
+            };
+        }
+    }
+    for (key, value, slot) in [
+        ("paired.alpha", p.alpha, &mut levels.alpha),
+        ("paired.fdr", p.fdr, &mut levels.fdr),
+    ] {
+        if let Some(v) = value {
+            if !(v > 0.0 && v < 1.0) {
+                return Err(format!("{key}: {v} is not a probability in (0, 1)"));
+            }
+            *slot = v;
+        }
+    }
+    if levels.warning > levels.critical {
+        return Err(format!(
+            "paired.warning ({} %) is above paired.critical ({} %)",
+            levels.warning * 100.0,
+            levels.critical * 100.0
+        ));
+    }
+    Ok(levels)
 }
 
 /// The defaults used when no thresholds file is given: 5 %/8 % wall time, 0.5 %/3 %
@@ -341,6 +420,10 @@ impl Policy {
                 critical,
             });
         }
+        let paired = match raw.paired {
+            None => PairedLevels::default(),
+            Some(p) => parse_paired(p).map_err(err)?,
+        };
         Ok(Policy {
             path: path.to_owned(),
             defaults,
@@ -348,6 +431,7 @@ impl Policy {
             alpha,
             noise_margin,
             rules,
+            paired,
         })
     }
 

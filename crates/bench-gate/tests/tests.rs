@@ -2,5 +2,6 @@
 //! helpers in `util.rs` (ripgrep's layout), so the suite links once. Every test here
 //! runs with nothing but this crate: no engine, no benches.
 
+mod ab;
 mod cli;
 mod util;

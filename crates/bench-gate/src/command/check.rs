@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Exit, Exports, Inputs, load_policy, parse_source};
 use crate::baseline::{Baseline, Fingerprint};
-use crate::decide::{Decision, Verdict, decide, scaled};
+use crate::decide::{Decision, decide, scaled};
 use crate::{GateError, Results, Source, criterion, gungraun};
 
 /// What `check` judges, against what, and what it writes.
@@ -101,13 +101,7 @@ impl CheckOutcome {
     /// [`CheckOutcome::problem`]), [`Exit::Critical`] on a critical regression, else
     /// [`Exit::Pass`].
     pub fn exit(&self) -> Exit {
-        if self.decision.judged == 0 {
-            Exit::CannotJudge
-        } else if self.decision.count(Verdict::Critical) > 0 {
-            Exit::Critical
-        } else {
-            Exit::Pass
-        }
+        super::exit_for(&self.decision)
     }
 
     /// Why the gate could not judge, when it could not.

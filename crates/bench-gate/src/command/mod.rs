@@ -112,10 +112,22 @@ pub fn load_policy(path: Option<&Path>) -> Result<Policy, GateError> {
     }
 }
 
-/// The reports a command writes besides its terminal output (hyperfine's export
+/// The exit code a decision means: [`Exit::CannotJudge`] when nothing was compared,
+/// [`Exit::Critical`] on a critical verdict, else [`Exit::Pass`].
+pub fn exit_for(decision: &Decision) -> Exit {
+    if decision.judged == 0 {
+        Exit::CannotJudge
+    } else if decision.count(Verdict::Critical) > 0 {
+        Exit::Critical
+    } else {
+        Exit::Pass
+    }
+}
+
+/// The report files a command writes besides its terminal output (hyperfine's export
 /// manager): each one atomically, each only when asked for.
 #[derive(Clone, Debug, Default, PartialEq, clap::Args)]
-pub struct Exports {
+pub struct Reports {
     /// Also write a markdown report here.
     #[arg(long)]
     pub markdown: Option<PathBuf>,
@@ -125,6 +137,44 @@ pub struct Exports {
     /// Also write a JUnit XML report here.
     #[arg(long)]
     pub junit: Option<PathBuf>,
+}
+
+impl Reports {
+    /// Writes every requested report of `decision`; returns the files written.
+    pub fn write(&self, decision: &Decision) -> Result<Vec<PathBuf>, GateError> {
+        self.write_with(decision, &[], serde_json::Map::new())
+    }
+
+    /// As [`Reports::write`], with `preamble` lines under the markdown report's title
+    /// and `extra` fields in the JSON report.
+    pub fn write_with(
+        &self,
+        decision: &Decision,
+        preamble: &[String],
+        extra: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Vec<PathBuf>, GateError> {
+        let mut written = Vec::new();
+        let rendered = [
+            (&self.markdown, report::markdown_with(decision, preamble)),
+            (&self.json, report::json_with(decision, extra)),
+            (&self.junit, report::junit(decision)),
+        ];
+        for (path, text) in rendered {
+            if let Some(path) = path {
+                write_atomic(path, text.as_bytes())?;
+                written.push(path.clone());
+            }
+        }
+        Ok(written)
+    }
+}
+
+/// What `check` writes: the reports, and the filter to measure critical ones again.
+#[derive(Clone, Debug, Default, PartialEq, clap::Args)]
+pub struct Exports {
+    /// The report files.
+    #[command(flatten)]
+    pub reports: Reports,
     /// When wall-time benchmarks are critical, write a Criterion filter matching exactly
     /// them here (`^(id|id)$`), so a script can measure them again to confirm
     /// (scripts/bench-and-gate.sh); the file is removed when there are none.
@@ -135,19 +185,7 @@ pub struct Exports {
 impl Exports {
     /// Writes every requested report of `decision`; returns the files written.
     pub fn write(&self, decision: &Decision) -> Result<Vec<PathBuf>, GateError> {
-        let mut written = Vec::new();
-        type Render = fn(&Decision) -> String;
-        let renderers: [(&Option<PathBuf>, Render); 3] = [
-            (&self.markdown, report::markdown),
-            (&self.json, report::json),
-            (&self.junit, report::junit),
-        ];
-        for (path, render) in renderers {
-            if let Some(path) = path {
-                write_atomic(path, render(decision).as_bytes())?;
-                written.push(path.clone());
-            }
-        }
+        let mut written = self.reports.write(decision)?;
         if let Some(path) = &self.rerun_filter {
             let mut critical = decision
                 .comparisons

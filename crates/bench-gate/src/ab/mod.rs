@@ -1,0 +1,400 @@
+//! `bench-gate ab`: a paired A/B comparison of two revisions of any Cargo project with
+//! Criterion benches, measured interleaved on this machine.
+//!
+//! 1. The base revision (and the head, when it is a revision rather than the working
+//!    tree) is checked out into a worktree in a scratch directory ([`git`]).
+//! 2. Each side's benches are built into a target directory of its own ([`build`]):
+//!    the working tree into the project's usual one, a worktree into
+//!    `<target>/bench-gate-ab/<side>`, kept between runs so only what changed is
+//!    rebuilt. When both sides hold the same tree, one build serves both.
+//! 3. Rounds: every benchmark of both sides, its base and head runs back to back, each
+//!    run short and its own process ([`rounds`]).
+//! 4. The paired decision ([`crate::paired`]) on the per-round values, under the
+//!    *base's* `thresholds.toml` (a change cannot loosen the policy that judges it).
+//!
+//! Worktrees and the scratch directory are removed on every exit path, Ctrl-C
+//! included: the signal only sets a flag ([`process`]), the running bench's process
+//! group is killed, and the guards drop.
+
+pub mod build;
+pub mod git;
+pub mod process;
+pub mod reuse;
+pub mod rounds;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+pub use rounds::Progress;
+
+use crate::GateError;
+use crate::command::Reports;
+use crate::decide::Decision;
+use crate::paired::{MIN_ROUNDS, decide_paired};
+use crate::thresholds::Policy;
+use git::Repo;
+pub use rounds::Pairing;
+use rounds::{Plan, Side};
+
+/// What `bench-gate ab` compares, how long it measures, and what it writes.
+#[derive(Clone, Debug, PartialEq, clap::Args)]
+pub struct AbOptions {
+    /// The base revision (a commit, branch or tag).
+    #[arg(long)]
+    pub base: String,
+    /// The head revision (default: the working tree, uncommitted changes included).
+    #[arg(long)]
+    pub head: Option<String>,
+    /// Rounds: each runs every benchmark of both sides once.
+    #[arg(long, default_value_t = 10)]
+    pub rounds: usize,
+    /// Criterion's measurement time per benchmark and run, seconds.
+    #[arg(long, default_value_t = 0.3)]
+    pub time: f64,
+    /// Criterion's warm-up time per benchmark and run, seconds.
+    #[arg(long, default_value_t = 0.1)]
+    pub warm_up: f64,
+    /// The policy file (default: the base revision's thresholds.toml, else the built-in
+    /// one).
+    #[arg(long)]
+    pub thresholds: Option<PathBuf>,
+    /// The seed of the run order's shuffle (default: from the clock; printed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// How each benchmark's base and head runs of a round are paired: `shared-cpu` (both
+    /// at once, pinned to one CPU, so the machine's state at that moment hits both) or
+    /// `sequential` (one after the other, each with every core).
+    #[arg(long, value_enum, default_value_t = Pairing::SharedCpu)]
+    pub pairing: Pairing,
+    /// Pairs measured at once, each on its own CPU (shared-cpu pairing). One is the
+    /// default: two pairs at once on this 2-core VM had 1.5× the noise per pair.
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    /// The longest one benchmark run may take before it counts as hung (killed,
+    /// retried once), seconds.
+    #[arg(long, default_value_t = 600.0)]
+    pub run_timeout: f64,
+    /// The reports to write.
+    #[command(flatten)]
+    pub reports: Reports,
+    /// A Criterion filter (a regex on benchmark ids), as after `cargo bench --`.
+    #[arg(last = true)]
+    pub filter: Option<String>,
+}
+
+/// What a progress display hears about.
+#[derive(Debug)]
+pub enum AbEvent<'a> {
+    /// A step: what is being checked out or built.
+    Status(&'a str),
+    /// A measurement run starts.
+    Run(&'a Progress),
+}
+
+/// What `ab` measured and decided.
+#[derive(Clone, Debug)]
+pub struct AbOutcome {
+    /// One paired verdict per benchmark.
+    pub decision: Decision,
+    /// The base revision as given, and its commit.
+    pub base: (String, String),
+    /// The head: a revision and its commit, or the working tree.
+    pub head: String,
+    /// Rounds measured.
+    pub rounds: usize,
+    /// The policy file used.
+    pub policy: String,
+    /// Notes: binaries left out, one build for both sides, a changed policy file.
+    pub notes: Vec<String>,
+    /// How long the rounds took.
+    pub measured_for: Duration,
+    /// The report files written.
+    pub written: Vec<PathBuf>,
+}
+
+impl AbOutcome {
+    /// The exit code, as for `check`.
+    pub fn exit(&self) -> crate::Exit {
+        crate::command::exit_for(&self.decision)
+    }
+
+    /// The report's first lines: what was compared, how, and under which policy.
+    pub fn header(&self) -> String {
+        format!(
+            "bench-gate ab: {} against {} ({}), {} interleaved rounds in {:.0} s, policy {}",
+            self.head,
+            self.base.0,
+            &self.base.1[..self.base.1.len().min(12)],
+            self.rounds,
+            self.measured_for.as_secs_f64(),
+            self.policy
+        )
+    }
+}
+
+/// The project's target directory (`cargo metadata`).
+fn target_directory(dir: &Path) -> Result<PathBuf, GateError> {
+    let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(dir)
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()
+        .map_err(|e| GateError::Ab(format!("cannot run cargo metadata: {e}")))?;
+    if !out.status.success() {
+        return Err(GateError::Ab(format!(
+            "{}: not a Cargo project (cargo metadata: {})",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| GateError::Ab(format!("cargo metadata's output: {e}")))?;
+    meta["target_directory"]
+        .as_str()
+        .map(PathBuf::from)
+        .ok_or_else(|| GateError::Ab("cargo metadata names no target_directory".into()))
+}
+
+fn check_options(options: &AbOptions) -> Result<(), GateError> {
+    let bad = |flag: &str, what: String| Err(GateError::Ab(format!("{flag}: {what}")));
+    if options.rounds < MIN_ROUNDS || options.rounds > 1000 {
+        return bad(
+            "--rounds",
+            format!(
+                "{} (a paired verdict needs {MIN_ROUNDS} to 1000)",
+                options.rounds
+            ),
+        );
+    }
+    if !(options.time.is_finite() && options.time > 0.0 && options.time <= 3600.0) {
+        return bad("--time", format!("{} s: use (0, 3600]", options.time));
+    }
+    if !(options.warm_up.is_finite() && options.warm_up > 0.0 && options.warm_up <= 3600.0) {
+        return bad("--warm-up", format!("{} s: use (0, 3600]", options.warm_up));
+    }
+    if options.jobs == 0 {
+        return bad("--jobs", "0: at least one pair must run".into());
+    }
+    if !(options.run_timeout.is_finite() && options.run_timeout >= 1.0) {
+        return bad(
+            "--run-timeout",
+            format!("{} s: use at least 1", options.run_timeout),
+        );
+    }
+    Ok(())
+}
+
+/// The policy: `--thresholds`, else the base revision's `thresholds.toml`, else the
+/// built-in one; and a note when the head's file differs from the base's.
+fn policy(
+    options: &AbOptions,
+    repo: &Repo,
+    base: &str,
+    head: Option<&str>,
+) -> Result<(Policy, Vec<String>), GateError> {
+    let name = Path::new("thresholds.toml");
+    let base_text = repo.show(base, name);
+    let head_text = match head {
+        Some(h) => repo.show(h, name),
+        None => std::fs::read_to_string(repo.root.join(&repo.project).join(name)).ok(),
+    };
+    let mut notes = Vec::new();
+    // `git show` output comes trimmed; so is the file, for the comparison.
+    if base_text.as_deref().map(str::trim) != head_text.as_deref().map(str::trim) {
+        notes.push(
+            "the head changes thresholds.toml: judged by the base's policy, as every change is"
+                .into(),
+        );
+    }
+    let policy = match (&options.thresholds, base_text) {
+        (Some(path), _) => Policy::load(path)?,
+        (None, Some(text)) => {
+            Policy::parse(&text, &PathBuf::from(format!("{base}:thresholds.toml")))?
+        }
+        (None, None) => Policy::builtin(),
+    };
+    Ok((policy, notes))
+}
+
+/// Runs the comparison `options` describe from the Cargo project in `dir`.
+pub fn ab(
+    options: &AbOptions,
+    dir: &Path,
+    events: &mut dyn FnMut(AbEvent<'_>),
+) -> Result<AbOutcome, GateError> {
+    check_options(options)?;
+    process::catch_interrupts()?;
+    let repo = Repo::discover(dir)?;
+    if !dir.join("Cargo.toml").is_file() {
+        return Err(GateError::Ab(format!(
+            "{}: no Cargo.toml here; run bench-gate ab in the directory of the Cargo project to measure",
+            dir.display()
+        )));
+    }
+    let base = repo.resolve(&options.base)?;
+    let head = match &options.head {
+        Some(rev) => {
+            let sha = repo.resolve(rev)?;
+            if sha == repo.resolve("HEAD")? && repo.is_dirty()? {
+                return Err(GateError::Ab(format!(
+                    "--head {rev} is the checked-out commit, but the working tree has uncommitted \
+                     changes: leave out --head to measure the working tree, or commit or stash them"
+                )));
+            }
+            Some(sha)
+        }
+        None => None,
+    };
+    let (policy, mut notes) = policy(options, &repo, &base, head.as_deref())?;
+    let target = target_directory(dir)?;
+    let ab_dir = target.join("bench-gate-ab");
+    let _lock = reuse::lock(&ab_dir)?;
+    let scratch = tempfile::Builder::new()
+        .prefix("bench-gate-ab-")
+        .tempdir()
+        .map_err(|e| GateError::Ab(format!("cannot create a scratch directory: {e}")))?;
+    let logs = scratch.path().join("logs");
+    std::fs::create_dir_all(&logs).map_err(|e| GateError::io(&logs, e))?;
+    let same_tree = match &head {
+        None => repo.working_tree_is(&base)?,
+        Some(h) => h == &base,
+    };
+
+    // Checkouts and builds; the worktree guards live until the end of this function.
+    let side_target = |side: &str| ab_dir.join(side);
+    let mut worktrees = Vec::new();
+    let mut checkout = |side: &str, commit: &str, events: &mut dyn FnMut(AbEvent<'_>)| {
+        events(AbEvent::Status(&format!(
+            "checking out the {side} ({commit:.12}) ..."
+        )));
+        let wt = repo.worktree(commit, &reuse::checkout_path(&ab_dir, side))?;
+        let sources = reuse::Sources::of(&wt.path)?;
+        sources.restore(&wt.path, &side_target(side))?;
+        // Until this build succeeds, the target holds no build of a known source.
+        reuse::Sources::forget(&side_target(side));
+        let project = wt.path.join(&repo.project);
+        worktrees.push(wt);
+        Ok::<_, GateError>((project, sources))
+    };
+    let head_checkout = match &head {
+        Some(h) => Some(checkout("head", h, events)?),
+        None => None,
+    };
+    let base_checkout = if same_tree {
+        None
+    } else {
+        Some(checkout("base", &base, events)?)
+    };
+    let build_side =
+        |side: &'static str, checkout: Option<&(PathBuf, reuse::Sources)>| match checkout {
+            None => build::build(dir, None, side, &logs),
+            Some((project, sources)) => {
+                let bins = build::build(project, Some(&side_target(side)), side, &logs)?;
+                sources.record(&side_target(side))?;
+                Ok(bins)
+            }
+        };
+    events(AbEvent::Status("building the head's benches ..."));
+    let head_bins = build_side("head", head_checkout.as_ref())?;
+    let base_bins = match &base_checkout {
+        Some(_) => {
+            events(AbEvent::Status("building the base's benches ..."));
+            build_side("base", base_checkout.as_ref())?
+        }
+        None => {
+            notes.push(
+                "base and head hold the same tree: one build measured as both sides (an A/A run)"
+                    .into(),
+            );
+            head_bins.clone()
+        }
+    };
+    if process::interrupted() {
+        return Err(process::interruption());
+    }
+
+    let seed = options.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+    });
+    notes.push(format!("run order seed {seed} (--seed {seed} repeats it)"));
+    let plan = Plan {
+        rounds: options.rounds,
+        warm_up: options.warm_up,
+        time: options.time,
+        filter: options.filter.clone(),
+        seed,
+        run_timeout: Duration::from_secs_f64(options.run_timeout),
+        pairing: options.pairing,
+        cpus: {
+            let cpus = process::allowed_cpus();
+            let jobs = options.jobs.clamp(1, cpus.len());
+            cpus[..jobs].to_vec()
+        },
+    };
+    let sides = [
+        Side {
+            name: "base",
+            binaries: base_bins,
+        },
+        Side {
+            name: "head",
+            binaries: head_bins,
+        },
+    ];
+    let measured = rounds::measure(&sides, &plan, scratch.path(), events)?;
+    notes.extend(measured.left_out.iter().cloned());
+    match plan.pairing {
+        Pairing::SharedCpu => notes.push(format!(
+            "shared-CPU pairs on CPU {:?}: each benchmark's base and head ran at once on one \
+             CPU, so the values shown are about twice their time alone; the changes are what \
+             is judged, and absolute bounds are left to `check`",
+            plan.cpus
+        )),
+        Pairing::Sequential => {}
+    }
+    let decision = decide_paired(
+        &measured.rounds()?,
+        &policy,
+        plan.pairing == Pairing::Sequential,
+    )?;
+    drop(worktrees);
+    let mut outcome = AbOutcome {
+        decision,
+        base: (options.base.clone(), base),
+        head: match (&options.head, &head) {
+            (Some(rev), Some(sha)) => format!("{rev} ({sha:.12})"),
+            _ => "the working tree".into(),
+        },
+        rounds: options.rounds,
+        policy: policy.path.display().to_string(),
+        notes,
+        measured_for: measured.elapsed,
+        written: Vec::new(),
+    };
+    outcome.written = outcome.write_reports(&options.reports)?;
+    Ok(outcome)
+}
+
+impl AbOutcome {
+    /// Writes the requested reports, each saying what was compared and with the notes.
+    fn write_reports(&self, reports: &Reports) -> Result<Vec<PathBuf>, GateError> {
+        let mut preamble = vec![self.header()];
+        preamble.extend(self.notes.iter().map(|n| format!("- {n}")));
+        let mut extra = serde_json::Map::new();
+        extra.insert(
+            "base".into(),
+            serde_json::json!({"revision": self.base.0, "commit": self.base.1}),
+        );
+        extra.insert("head".into(), self.head.clone().into());
+        extra.insert("rounds".into(), self.rounds.into());
+        extra.insert("policy".into(), self.policy.clone().into());
+        extra.insert(
+            "measured_seconds".into(),
+            self.measured_for.as_secs_f64().into(),
+        );
+        extra.insert("notes".into(), self.notes.clone().into());
+        reports.write_with(&self.decision, &preamble, extra)
+    }
+}

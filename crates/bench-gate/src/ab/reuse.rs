@@ -1,0 +1,192 @@
+//! Incremental builds of a worktree side. A fresh `git worktree add` gives every file
+//! a new mtime, so cargo would rebuild every workspace crate of that side on every run
+//! (minutes, for a suite like this one). Two things make the side's next build
+//! incremental, and both keep it exact:
+//!
+//! - the worktree is always checked out at the same path
+//!   (`<target>/bench-gate-ab/<side>-src`, removed again at the end of every run), so
+//!   the paths in cargo's dep-info files still name the sources;
+//! - after each successful build, [`Sources::record`] writes which blob every tracked
+//!   file had (`git ls-files -s`) into the side's target directory; on the next
+//!   checkout, [`Sources::restore`] dates back exactly the files whose blob is the same,
+//!   to a fixed time older than any build. A file that changed, appeared or vanished
+//!   keeps its fresh mtime (or is missing from the dep-info), so cargo rebuilds what it
+//!   feeds, as it would after an edit.
+//!
+//! A lock file (`<target>/bench-gate-ab/lock`) keeps two `ab` runs of one project from
+//! sharing the fixed paths; a worktree left at the fixed path by a killed run is removed
+//! before the next checkout.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use crate::GateError;
+use crate::fsutil::write_atomic;
+
+/// The mtime given to files that are as the last build saw them: 2000-01-01, older
+/// than any build.
+const UNCHANGED_MTIME: Duration = Duration::from_secs(946_684_800);
+
+/// The manifest's name in a side's target directory.
+const MANIFEST: &str = "bench-gate-ab-sources.tsv";
+
+/// Holds `<target>/bench-gate-ab/lock` for the run.
+#[derive(Debug)]
+pub struct Lock {
+    _file: File,
+}
+
+/// Takes the project's `ab` lock, or says another run holds it.
+pub fn lock(dir: &Path) -> Result<Lock, GateError> {
+    std::fs::create_dir_all(dir).map_err(|e| GateError::io(dir, e))?;
+    let path = dir.join("lock");
+    let file = File::create(&path).map_err(|e| GateError::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Lock { _file: file }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(GateError::Ab(format!(
+            "another bench-gate ab is running with this target directory (it holds {}): \
+             wait for it, or give this project a CARGO_TARGET_DIR of its own",
+            path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(GateError::io(&path, e)),
+    }
+}
+
+/// The blobs of a checkout's tracked files, by path.
+#[derive(Debug, Default, PartialEq)]
+pub struct Sources {
+    blobs: BTreeMap<String, String>,
+}
+
+impl Sources {
+    /// The tracked files of the checkout at `root` (`git ls-files -s`).
+    pub fn of(root: &Path) -> Result<Sources, GateError> {
+        let out = std::process::Command::new("git")
+            .current_dir(root)
+            .args(["ls-files", "-s", "-z"])
+            .output()
+            .map_err(|e| GateError::Ab(format!("cannot run git ls-files: {e}")))?;
+        if !out.status.success() {
+            return Err(GateError::Ab(format!(
+                "git ls-files failed in {}: {}",
+                root.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(Sources::parse_ls_files(&String::from_utf8_lossy(
+            &out.stdout,
+        )))
+    }
+
+    /// `git ls-files -s -z` output: `MODE BLOB STAGE\tPATH\0`.
+    fn parse_ls_files(text: &str) -> Sources {
+        let blobs = text
+            .split('\0')
+            .filter_map(|entry| {
+                let (meta, path) = entry.split_once('\t')?;
+                let blob = meta.split(' ').nth(1)?;
+                Some((path.to_owned(), blob.to_owned()))
+            })
+            .collect();
+        Sources { blobs }
+    }
+
+    /// The manifest the last successful build into `target` left, if any.
+    fn load(target: &Path) -> Sources {
+        let text = std::fs::read_to_string(target.join(MANIFEST)).unwrap_or_default();
+        let blobs = text
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(blob, path)| (path.to_owned(), blob.to_owned()))
+            .collect();
+        Sources { blobs }
+    }
+
+    /// Dates back the files of the checkout at `root` whose blob is the one the last
+    /// build into `target` saw; returns how many.
+    pub fn restore(&self, root: &Path, target: &Path) -> Result<usize, GateError> {
+        let last = Sources::load(target);
+        let old = SystemTime::UNIX_EPOCH + UNCHANGED_MTIME;
+        let mut restored = 0;
+        for (path, blob) in &self.blobs {
+            if last.blobs.get(path) != Some(blob) {
+                continue;
+            }
+            let file = root.join(path);
+            // A symlink or a submodule entry has no file of its own to date back.
+            let Ok(handle) = File::open(&file) else {
+                continue;
+            };
+            if handle.metadata().is_ok_and(|m| m.is_file()) {
+                handle
+                    .set_modified(old)
+                    .map_err(|e| GateError::io(&file, e))?;
+                restored += 1;
+            }
+        }
+        Ok(restored)
+    }
+
+    /// Records these blobs as what the build into `target` saw.
+    pub fn record(&self, target: &Path) -> Result<(), GateError> {
+        let mut text = String::new();
+        for (path, blob) in &self.blobs {
+            if !path.contains(['\n', '\t']) {
+                text.push_str(&format!("{blob}\t{path}\n"));
+            }
+        }
+        let manifest = target.join(MANIFEST);
+        write_atomic(&manifest, text.as_bytes()).map_err(GateError::from)
+    }
+
+    /// Forgets what the build into `target` saw (after a failed build).
+    pub fn forget(target: &Path) {
+        let _ = std::fs::remove_file(target.join(MANIFEST));
+    }
+}
+
+/// The fixed checkout path of `side` under `ab_dir` (`<target>/bench-gate-ab`).
+pub fn checkout_path(ab_dir: &Path, side: &str) -> PathBuf {
+    ab_dir.join(format!("{side}-src"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_files_with_the_recorded_blob_are_dated_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (root, target) = (dir.path().join("src"), dir.path().join("target"));
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&target).unwrap();
+        for name in ["same.rs", "changed.rs", "new.rs"] {
+            std::fs::write(root.join(name), name).unwrap();
+        }
+        let last = Sources::parse_ls_files("100644 aaa 0\tsame.rs\x00100644 bbb 0\tchanged.rs\0");
+        last.record(&target).unwrap();
+        let now = Sources::parse_ls_files(
+            "100644 aaa 0\tsame.rs\x00100644 ccc 0\tchanged.rs\x00100644 ddd 0\tnew.rs\0",
+        );
+        assert_eq!(now.restore(&root, &target).unwrap(), 1);
+        let mtime = |n: &str| std::fs::metadata(root.join(n)).unwrap().modified().unwrap();
+        assert_eq!(mtime("same.rs"), SystemTime::UNIX_EPOCH + UNCHANGED_MTIME);
+        assert!(mtime("changed.rs") > SystemTime::UNIX_EPOCH + UNCHANGED_MTIME);
+        assert!(mtime("new.rs") > SystemTime::UNIX_EPOCH + UNCHANGED_MTIME);
+        // Without a manifest (a failed build), nothing is dated back.
+        Sources::forget(&target);
+        assert_eq!(now.restore(&root, &target).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_second_run_of_one_project_is_refused_while_the_first_holds_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = lock(dir.path()).unwrap();
+        let err = lock(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("another bench-gate ab is running"), "{err}");
+        drop(held);
+        lock(dir.path()).unwrap();
+    }
+}

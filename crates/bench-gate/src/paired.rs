@@ -1,0 +1,478 @@
+//! The paired decision behind `bench-gate ab`: base and head measured in interleaved
+//! rounds on one machine, each round giving one value per side. Pure: no I/O.
+//!
+//! Per benchmark, each round's pair gives a log-ratio d = ln(head / base) (or
+//! ln(base / head) for a higher-is-better metric, so d > 0 is always "worse"). A slow
+//! minute of the machine hits both sides of a round, so it cancels in d; what is left is
+//! the change plus the round-to-round noise of the pair.
+//!
+//! - The effect is the mean of d, its interval Student's t on the rounds (n − 1 degrees
+//!   of freedom). Why not a rank method (Hodges–Lehmann with Wilcoxon's interval): with
+//!   n rounds a signed-rank test cannot give a p-value below 2^-n, so after Holm across
+//!   a suite of m benchmarks (α/m ≈ 7e-4 for 74) nothing could ever be critical with
+//!   fewer than 11 rounds. An outlier round widens t's interval (the benchmark loses
+//!   power in that run) but cannot fake a regression: it moves the mean by O/n and the
+//!   standard error by about O/n too. docs/gate.md has the measurements.
+//! - **critical**: Holm-adjusted across every paired benchmark, the one-sided test of
+//!   "the regression is at most the critical level" rejects at `alpha`: the whole
+//!   simultaneous interval lies beyond the level.
+//! - **warning** / **improved**: Benjamini–Hochberg across the suite at `fdr`, the
+//!   one-sided test against the warning level (a regression, or an improvement, larger
+//!   than the warning level).
+//! - Every verdict carries its **minimum detectable effect**: the regression this run
+//!   would have called critical with 80 % probability, at this benchmark's noise and
+//!   the suite's multiplicity. A change below it can have been missed.
+//! - Pairs that split into two groups (a gap between two clusters of the per-round
+//!   changes much wider than either cluster) are reported with both groups: the change
+//!   shows in some rounds and not in others, and the interval is wide accordingly.
+//! - Absolute bounds of the policy's rules are checked on the head's value, as in `check`,
+//!   when the values were measured alone (not in shared-CPU pairs).
+
+use serde::Serialize;
+
+use crate::GateError;
+use crate::decide::{Comparison, Decision, Verdict, absolute_verdict};
+use crate::model::{Direction, Entry, Source, Unit};
+use crate::stats::{benjamini_hochberg, holm, t_quantile, t_sf};
+use crate::thresholds::Policy;
+
+/// The fewest paired rounds a verdict needs.
+pub const MIN_ROUNDS: usize = 3;
+
+/// The power the minimum detectable effect is stated at.
+pub const MDE_POWER: f64 = 0.8;
+
+/// One benchmark's per-round values on both sides (`None`: the round has no value on
+/// that side, e.g. the benchmark does not exist there).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rounds {
+    /// The benchmark id.
+    pub id: String,
+    /// The values' unit.
+    pub unit: Unit,
+    /// Which way is better.
+    pub direction: Direction,
+    /// The base's value per round.
+    pub base: Vec<Option<f64>>,
+    /// The head's value per round.
+    pub head: Vec<Option<f64>>,
+}
+
+/// What the paired rounds showed for one benchmark.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PairedStats {
+    /// Rounds with a value on both sides.
+    pub rounds: usize,
+    /// The 95 % interval of the relative change (head / base − 1), not adjusted for
+    /// multiplicity.
+    pub change_ci: [f64; 2],
+    /// The smallest and largest per-round change.
+    pub spread: [f64; 2],
+    /// When the per-round changes split into two groups: both groups.
+    pub bimodal: Option<String>,
+    /// The base's value in each paired round, in round order.
+    pub base_rounds: Vec<f64>,
+    /// The head's value in each paired round, in round order.
+    pub head_rounds: Vec<f64>,
+}
+
+/// The per-round log-ratios in the "worse" direction, and the rounds' values per side.
+fn log_ratios(r: &Rounds) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let (mut d, mut base, mut head) = (Vec::new(), Vec::new(), Vec::new());
+    for (b, h) in r.base.iter().zip(&r.head) {
+        if let (Some(b), Some(h)) = (b, h)
+            && *b > 0.0
+            && *h > 0.0
+        {
+            d.push(match r.direction {
+                Direction::LowerIsBetter => (h / b).ln(),
+                Direction::HigherIsBetter => (b / h).ln(),
+            });
+            base.push(*b);
+            head.push(*h);
+        }
+    }
+    (d, base, head)
+}
+
+/// Mean, standard error and degrees of freedom of `d`.
+fn mean_se(d: &[f64]) -> (f64, f64, f64) {
+    let n = d.len() as f64;
+    let mean = d.iter().sum::<f64>() / n;
+    let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, (var / n).sqrt(), n - 1.0)
+}
+
+/// P(T > (mean − level) / se): one-sided evidence that the effect exceeds `level`.
+fn p_beyond(mean: f64, se: f64, df: f64, level: f64) -> f64 {
+    if se == 0.0 {
+        return if mean > level { 0.0 } else { 1.0 };
+    }
+    t_sf((mean - level) / se, df)
+}
+
+fn median(v: &[f64]) -> f64 {
+    crate::model::median(v)
+}
+
+/// Two speeds in `values`: the widest relative gap between neighbours (sorted), when it
+/// is over 5 % and over four times the relative spread of each side of it.
+pub fn two_speeds(values: &[f64]) -> Option<(f64, f64, f64, f64)> {
+    if values.len() < 4 {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let (k, gap) = (0..v.len() - 1)
+        .map(|i| (i, v[i + 1] / v[i] - 1.0))
+        .max_by(|a, b| a.1.total_cmp(&b.1))?;
+    let (low, high) = v.split_at(k + 1);
+    let spread = |c: &[f64]| c[c.len() - 1] / c[0] - 1.0;
+    (gap > 0.05 && gap > 4.0 * spread(low).max(spread(high)).max(0.002))
+        .then(|| (low[0], low[low.len() - 1], high[0], high[high.len() - 1]))
+}
+
+/// The paired verdicts for every benchmark in `rounds`; the policy's absolute bounds
+/// are checked on the head's values when `absolute` (values measured alone, not
+/// sharing a CPU with the other side).
+pub fn decide_paired(
+    rounds: &[Rounds],
+    policy: &Policy,
+    absolute: bool,
+) -> Result<Decision, GateError> {
+    let levels = &policy.paired;
+    let (crit, warn) = ((1.0 + levels.critical).ln(), (1.0 + levels.warning).ln());
+    // Pass 1: the statistics of every benchmark with enough rounds.
+    struct Judged {
+        mean: f64,
+        se: f64,
+        df: f64,
+    }
+    let stats: Vec<Option<Judged>> = rounds
+        .iter()
+        .map(|r| {
+            let (d, _, _) = log_ratios(r);
+            (d.len() >= MIN_ROUNDS).then(|| {
+                let (mean, se, df) = mean_se(&d);
+                Judged { mean, se, df }
+            })
+        })
+        .collect();
+    let judged: Vec<&Judged> = stats.iter().flatten().collect();
+    let m = judged.len().max(1) as f64;
+    let crit_adj = holm(
+        &judged
+            .iter()
+            .map(|j| p_beyond(j.mean, j.se, j.df, crit))
+            .collect::<Vec<_>>(),
+    );
+    let warn_adj = benjamini_hochberg(
+        &judged
+            .iter()
+            .map(|j| p_beyond(j.mean, j.se, j.df, warn))
+            .collect::<Vec<_>>(),
+    );
+    let better_adj = benjamini_hochberg(
+        &judged
+            .iter()
+            .map(|j| p_beyond(-j.mean, j.se, j.df, warn))
+            .collect::<Vec<_>>(),
+    );
+
+    // Pass 2: verdicts, in the input's order, then sorted worst first.
+    let mut comparisons = Vec::with_capacity(rounds.len());
+    let mut judged_count = 0;
+    let mut k = 0;
+    for (r, s) in rounds.iter().zip(&stats) {
+        let (d, base, head) = log_ratios(r);
+        let side_values = |v: &[Option<f64>]| v.iter().flatten().copied().collect::<Vec<_>>();
+        let (all_base, all_head) = (side_values(&r.base), side_values(&r.head));
+        let mut c = Comparison {
+            id: r.id.clone(),
+            source: Source::WallTime,
+            unit: r.unit,
+            direction: r.direction,
+            verdict: Verdict::Unchanged,
+            current: (!all_head.is_empty()).then(|| median(&all_head)),
+            baseline: (!all_base.is_empty()).then(|| median(&all_base)),
+            change: None,
+            ci: None,
+            p_value: None,
+            levels: Some([levels.warning, levels.critical]),
+            rule: None,
+            reason: String::new(),
+            mde: None,
+            paired: None,
+        };
+        // Absolute bounds, on the head's value.
+        let mut has_absolute = false;
+        if let Some(value) = c.current.filter(|_| absolute) {
+            let entry = Entry {
+                id: r.id.clone(),
+                source: Source::WallTime,
+                unit: r.unit,
+                direction: r.direction,
+                value,
+                ci: None,
+                samples: Vec::new(),
+                noise: None,
+                extra: Default::default(),
+            };
+            let (verdict, reason, any, rule) = absolute_verdict(&entry, policy)?;
+            has_absolute = any;
+            c.rule = rule;
+            if verdict < Verdict::Unchanged {
+                c.verdict = verdict;
+                c.reason = reason;
+            }
+        }
+        let Some(j) = s else {
+            if has_absolute {
+                judged_count += 1;
+            }
+            if c.verdict == Verdict::Unchanged {
+                (c.verdict, c.reason) = match (all_base.is_empty(), all_head.is_empty()) {
+                    (true, false) => (Verdict::New, "not on the base side".into()),
+                    (false, true) => (Verdict::Missing, "not on the head side".into()),
+                    _ => (
+                        Verdict::Incomparable,
+                        format!("{} paired round(s): a verdict needs {MIN_ROUNDS}", d.len()),
+                    ),
+                };
+            }
+            comparisons.push(c);
+            continue;
+        };
+        judged_count += 1;
+        let (ca, wa, ba) = (crit_adj[k], warn_adj[k], better_adj[k]);
+        k += 1;
+        let sign = |x: f64| match r.direction {
+            Direction::LowerIsBetter => x,
+            Direction::HigherIsBetter => -x,
+        };
+        // Reported changes are head / base − 1, signed as measured.
+        let measured = |x: f64| sign(x).exp() - 1.0;
+        let half = t_quantile(0.975, j.df) * j.se;
+        let mut ci = [measured(j.mean - half), measured(j.mean + half)];
+        ci.sort_by(f64::total_cmp);
+        let t_alpha = t_quantile(1.0 - levels.alpha / m, j.df);
+        let t_power = t_quantile(MDE_POWER, j.df);
+        let mde = (crit + (t_alpha + t_power) * j.se).exp() - 1.0;
+        let per_round: Vec<f64> = d.iter().map(|&x| measured(x)).collect();
+        let spread = [
+            per_round.iter().copied().fold(f64::INFINITY, f64::min),
+            per_round.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        ];
+        // Two speeds in the per-round ratios: the pairs themselves split into two groups.
+        let ratios: Vec<f64> = per_round.iter().map(|r| 1.0 + r).collect();
+        let bimodal = two_speeds(&ratios).map(|(a, b, x, y)| {
+            format!(
+                "the per-round changes split into two groups: {:+.2} % to {:+.2} % and {:+.2} % to {:+.2} %",
+                (a - 1.0) * 100.0,
+                (b - 1.0) * 100.0,
+                (x - 1.0) * 100.0,
+                (y - 1.0) * 100.0
+            )
+        });
+        c.change = Some(measured(j.mean));
+        c.mde = Some(mde);
+        c.p_value = Some(ca);
+        let regression = j.mean.exp() - 1.0;
+        if c.verdict == Verdict::Unchanged {
+            (c.verdict, c.reason) = if ca <= levels.alpha {
+                (
+                    Verdict::Critical,
+                    format!(
+                        "{:.2} % worse; beyond the {:.2} % level with α = {} across the suite",
+                        regression * 100.0,
+                        levels.critical * 100.0,
+                        levels.alpha
+                    ),
+                )
+            } else if wa <= levels.fdr {
+                (
+                    Verdict::Warning,
+                    format!(
+                        "{:.2} % worse, beyond the {:.2} % warning level",
+                        regression * 100.0,
+                        levels.warning * 100.0
+                    ),
+                )
+            } else if ba <= levels.fdr {
+                (
+                    Verdict::Improved,
+                    format!(
+                        "{:.2} % better, beyond the {:.2} % level",
+                        -regression * 100.0,
+                        levels.warning * 100.0
+                    ),
+                )
+            } else {
+                (
+                    Verdict::Unchanged,
+                    format!(
+                        "within the noise: a regression under {:.2} % could not be seen here",
+                        mde * 100.0
+                    ),
+                )
+            };
+        }
+        if let Some(b) = &bimodal {
+            c.reason = format!("{}; {b}", c.reason);
+        }
+        c.paired = Some(PairedStats {
+            rounds: d.len(),
+            change_ci: ci,
+            spread,
+            bimodal,
+            base_rounds: base,
+            head_rounds: head,
+        });
+        comparisons.push(c);
+    }
+    comparisons.sort_by(|a, b| a.verdict.cmp(&b.verdict).then_with(|| a.id.cmp(&b.id)));
+    Ok(Decision {
+        comparisons,
+        judged: judged_count,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synthetic::Noise;
+
+    fn rounds(id: &str, base: &[f64], head: &[f64]) -> Rounds {
+        Rounds {
+            id: id.into(),
+            unit: Unit::Nanoseconds,
+            direction: Direction::LowerIsBetter,
+            base: base.iter().map(|&v| Some(v)).collect(),
+            head: head.iter().map(|&v| Some(v)).collect(),
+        }
+    }
+
+    /// A suite of `m` benchmarks measured in `n` rounds: every round has a machine
+    /// speed factor common to both sides, and each side its own noise of `cv`.
+    fn suite(m: usize, n: usize, cv: f64, effect: f64, seed: u64) -> Vec<Rounds> {
+        let mut rng = Noise::new(seed);
+        (0..m)
+            .map(|i| {
+                let center = 1e3 * (1.0 + i as f64);
+                let (mut b, mut h) = (Vec::new(), Vec::new());
+                for _ in 0..n {
+                    let machine = 1.0 + 0.2 * rng.unit();
+                    b.push(center * machine * (1.0 + cv * rng.normal()));
+                    h.push(center * machine * (1.0 + effect) * (1.0 + cv * rng.normal()));
+                }
+                rounds(&format!("b/{i}"), &b, &h)
+            })
+            .collect()
+    }
+
+    fn verdict(d: &Decision, id: &str) -> Verdict {
+        d.comparisons.iter().find(|c| c.id == id).unwrap().verdict
+    }
+
+    #[test]
+    fn unchanged_code_is_never_critical_though_the_machine_drifts() {
+        let policy = Policy::builtin();
+        let mut criticals = 0;
+        let mut warnings = 0;
+        for seed in 0..50 {
+            let d = decide_paired(&suite(74, 6, 0.003, 0.0, seed), &policy, true).unwrap();
+            criticals += d.count(Verdict::Critical);
+            warnings += d.count(Verdict::Warning);
+        }
+        assert_eq!(criticals, 0);
+        assert!(warnings <= 50, "{warnings} warnings in 50 A/A suites");
+    }
+
+    #[test]
+    fn a_three_percent_regression_is_critical_at_low_noise() {
+        let policy = Policy::builtin();
+        let mut suites = suite(74, 6, 0.003, 0.0, 9);
+        let slow = suite(1, 6, 0.003, 0.03, 10).remove(0);
+        suites[0] = Rounds {
+            id: "b/slow".into(),
+            ..slow
+        };
+        let d = decide_paired(&suites, &policy, true).unwrap();
+        assert_eq!(verdict(&d, "b/slow"), Verdict::Critical);
+        let c = d.comparisons.iter().find(|c| c.id == "b/slow").unwrap();
+        let [lo, hi] = c.paired.as_ref().unwrap().change_ci;
+        assert!(lo < 0.03 && 0.03 < hi, "{lo}..{hi}");
+        assert!(c.mde.unwrap() < 0.03, "{:?}", c.mde);
+        assert_eq!(d.count(Verdict::Critical), 1);
+    }
+
+    #[test]
+    fn an_outlier_round_costs_power_but_never_fakes_a_regression() {
+        let policy = Policy::builtin();
+        // Five quiet rounds and one where only the head was 20 % slow.
+        let base = [100.0, 100.2, 99.9, 100.1, 100.0, 100.0];
+        let head = [100.1, 100.0, 100.0, 99.9, 100.2, 120.0];
+        let d = decide_paired(&[rounds("x", &base, &head)], &policy, true).unwrap();
+        assert_ne!(verdict(&d, "x"), Verdict::Critical);
+        let c = &d.comparisons[0];
+        assert!(
+            c.mde.unwrap() > 0.05,
+            "the noisy run says it could not see much"
+        );
+    }
+
+    #[test]
+    fn pairs_in_two_groups_are_reported_with_both() {
+        let policy = Policy::builtin();
+        // The head is 30 % slower in three rounds and unchanged in the other three.
+        let base = [100.0, 130.0, 100.5, 131.0, 100.2, 130.5];
+        let head = [130.2, 130.1, 130.4, 131.3, 100.0, 130.3];
+        let d = decide_paired(&[rounds("x", &base, &head)], &policy, true).unwrap();
+        let c = &d.comparisons[0];
+        let p = c.paired.as_ref().unwrap();
+        assert!(p.bimodal.as_ref().unwrap().contains("two groups"), "{p:?}");
+        assert!(p.spread[0] < 0.01 && p.spread[1] > 0.25, "{p:?}");
+        assert!(c.reason.contains("two groups"));
+        // A side's values in two speeds with every pair alike is not two groups.
+        let alike: Vec<f64> = base.iter().map(|b| b * 1.001).collect();
+        let d = decide_paired(&[rounds("y", &base, &alike)], &policy, true).unwrap();
+        assert_eq!(d.comparisons[0].paired.as_ref().unwrap().bimodal, None);
+        assert_eq!(two_speeds(&[1.0, 1.001, 1.002, 0.999]), None);
+    }
+
+    #[test]
+    fn one_sided_and_short_benchmarks_are_named_not_judged() {
+        let policy = Policy::builtin();
+        let new = Rounds {
+            base: vec![None; 4],
+            ..rounds("n", &[1.0; 4], &[1.0; 4])
+        };
+        let gone = Rounds {
+            head: vec![None; 4],
+            ..rounds("g", &[1.0; 4], &[1.0; 4])
+        };
+        let short = rounds("s", &[1.0, 1.0], &[1.0, 1.0]);
+        let d = decide_paired(&[new, gone, short], &policy, true).unwrap();
+        assert_eq!(verdict(&d, "n"), Verdict::New);
+        assert_eq!(verdict(&d, "g"), Verdict::Missing);
+        assert_eq!(verdict(&d, "s"), Verdict::Incomparable);
+        assert_eq!(d.judged, 0);
+    }
+
+    #[test]
+    fn improvements_and_higher_is_better_metrics_point_the_right_way() {
+        let policy = Policy::builtin();
+        let base = [100.0, 101.0, 99.0, 100.5, 100.0, 99.5];
+        let faster: Vec<f64> = base.iter().map(|b| b * 0.9).collect();
+        let d = decide_paired(&[rounds("f", &base, &faster)], &policy, true).unwrap();
+        assert_eq!(verdict(&d, "f"), Verdict::Improved);
+        assert!(d.comparisons[0].change.unwrap() < -0.09);
+        // For a throughput, the same numbers are a regression.
+        let throughput = Rounds {
+            direction: Direction::HigherIsBetter,
+            ..rounds("t", &base, &faster)
+        };
+        let d = decide_paired(&[throughput], &policy, true).unwrap();
+        assert_eq!(verdict(&d, "t"), Verdict::Critical);
+    }
+}
