@@ -9,12 +9,17 @@
 //! - yardsticks in the same run: `event_throughput/tokio_mpsc/100000/batch_1` (lossless,
 //!   one consumer) and `event_throughput/tokio_broadcast/4` (loses lagging receivers'
 //!   events; the loss is printed).
-//! - `event_throughput/redis/100000/batch_{1,100,1000}`: publish + consume through a
+//! - `event_throughput/redis/N/batch_{1,100,1000}`: publish + consume through a
 //!   consumer group + ack, on a real server (batch_1: one XADD per event, up to 1000
 //!   publishes in flight on the multiplexed connection).
-//! - `event_throughput/redis_publish/100000/batch_1000`: the bus's publishing alone, and
-//!   `event_throughput/redis_raw_xadd/100000/batch_1000`: the redis crate's pipelined
+//! - `event_throughput/redis_publish/N/batch_1000`: the bus's publishing alone, and
+//!   `event_throughput/redis_raw_xadd/N/batch_1000`: the redis crate's pipelined
 //!   XADD of the same entries, the yardstick measured in the same run (same work).
+//!
+//! N is 100 000 events, or 10 000 in quick mode: a Redis sample is one whole run, ten
+//! flat samples are Criterion's least, and at 100 000 events the five Redis benchmarks
+//! took 70 % of a `bench-gate ab` round of the whole quick suite (49 s for batch_1's
+//! pair alone).
 //!
 //! The Redis benches use `ORCHBENCH_REDIS_URL` if set, else start a `redis-server`
 //! found on PATH; with neither they print why they were skipped.
@@ -346,7 +351,12 @@ fn redis_benches(c: &mut Criterion) {
         return;
     };
     let runtime = orchbench::scheduler::runtime().expect("a tokio runtime");
-    let n = 100_000u64;
+    let n = if orchbench_benches::BenchProfile::from_env() == orchbench_benches::BenchProfile::QUICK
+    {
+        10_000u64
+    } else {
+        100_000u64
+    };
     let mut group = c.benchmark_group("event_throughput/redis");
     group.sampling_mode(SamplingMode::Flat);
     group.sample_size(10);

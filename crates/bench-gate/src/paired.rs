@@ -34,7 +34,7 @@ use crate::GateError;
 use crate::decide::{Comparison, Decision, Verdict, absolute_verdict};
 use crate::model::{Direction, Entry, Source, Unit};
 use crate::stats::{benjamini_hochberg, holm, t_quantile, t_sf};
-use crate::thresholds::Policy;
+use crate::thresholds::{PairedLevels, Policy};
 
 /// The fewest paired rounds a verdict needs.
 pub const MIN_ROUNDS: usize = 3;
@@ -81,18 +81,23 @@ fn log_ratios(r: &Rounds) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let (mut d, mut base, mut head) = (Vec::new(), Vec::new(), Vec::new());
     for (b, h) in r.base.iter().zip(&r.head) {
         if let (Some(b), Some(h)) = (b, h)
-            && *b > 0.0
-            && *h > 0.0
+            && let Some(x) = log_ratio(*b, *h, r.direction)
         {
-            d.push(match r.direction {
-                Direction::LowerIsBetter => (h / b).ln(),
-                Direction::HigherIsBetter => (b / h).ln(),
-            });
+            d.push(x);
             base.push(*b);
             head.push(*h);
         }
     }
     (d, base, head)
+}
+
+/// The per-round log-ratio of one pair in the "worse" direction (`None` unless both
+/// values are positive).
+pub fn log_ratio(base: f64, head: f64, direction: Direction) -> Option<f64> {
+    (base > 0.0 && head > 0.0).then(|| match direction {
+        Direction::LowerIsBetter => (head / base).ln(),
+        Direction::HigherIsBetter => (base / head).ln(),
+    })
 }
 
 /// Mean, standard error and degrees of freedom of `d`.
@@ -109,6 +114,26 @@ fn p_beyond(mean: f64, se: f64, df: f64, level: f64) -> f64 {
         return if mean > level { 0.0 } else { 1.0 };
     }
     t_sf((mean - level) / se, df)
+}
+
+/// The minimum detectable effect of per-round log-ratios `d` (worse direction) in a suite
+/// of `suite` judged benchmarks: the relative regression this run would call critical
+/// with [`MDE_POWER`] probability, at these rounds' noise (`None` under
+/// [`MIN_ROUNDS`]).
+pub fn minimum_detectable(d: &[f64], suite: usize, levels: &PairedLevels) -> Option<f64> {
+    if d.len() < MIN_ROUNDS {
+        return None;
+    }
+    let (_, se, df) = mean_se(d);
+    Some(mde_of(se, df, suite.max(1) as f64, levels))
+}
+
+/// The minimum detectable effect at standard error `se` with `df` degrees of freedom, in
+/// a suite of `m` benchmarks.
+fn mde_of(se: f64, df: f64, m: f64, levels: &PairedLevels) -> f64 {
+    let t_alpha = t_quantile(1.0 - levels.alpha / m, df);
+    let t_power = t_quantile(MDE_POWER, df);
+    ((1.0 + levels.critical).ln() + (t_alpha + t_power) * se).exp() - 1.0
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -255,9 +280,7 @@ pub fn decide_paired(
         let half = t_quantile(0.975, j.df) * j.se;
         let mut ci = [measured(j.mean - half), measured(j.mean + half)];
         ci.sort_by(f64::total_cmp);
-        let t_alpha = t_quantile(1.0 - levels.alpha / m, j.df);
-        let t_power = t_quantile(MDE_POWER, j.df);
-        let mde = (crit + (t_alpha + t_power) * j.se).exp() - 1.0;
+        let mde = mde_of(j.se, j.df, m, levels);
         let per_round: Vec<f64> = d.iter().map(|&x| measured(x)).collect();
         let spread = [
             per_round.iter().copied().fold(f64::INFINITY, f64::min),
@@ -404,6 +427,28 @@ mod tests {
         assert!(lo < 0.03 && 0.03 < hi, "{lo}..{hi}");
         assert!(c.mde.unwrap() < 0.03, "{:?}", c.mde);
         assert_eq!(d.count(Verdict::Critical), 1);
+    }
+
+    #[test]
+    fn the_early_stop_sees_the_minimum_detectable_effect_the_verdict_states() {
+        let policy = Policy::builtin();
+        let suite = suite(20, 7, 0.004, 0.0, 3);
+        let d = decide_paired(&suite, &policy, true).unwrap();
+        for r in &suite {
+            let (ratios, _, _) = log_ratios(r);
+            let early = minimum_detectable(&ratios, suite.len(), &policy.paired).unwrap();
+            let stated = d.comparisons.iter().find(|c| c.id == r.id).unwrap().mde;
+            assert!(
+                (early - stated.unwrap()).abs() < 1e-12,
+                "{early} vs {stated:?}"
+            );
+        }
+        // Fewer rounds than a verdict needs: no MDE; more rounds, a smaller one.
+        let (ratios, _, _) = log_ratios(&suite[0]);
+        assert_eq!(minimum_detectable(&ratios[..2], 20, &policy.paired), None);
+        let few = minimum_detectable(&ratios[..4], 20, &policy.paired).unwrap();
+        let all = minimum_detectable(&ratios, 20, &policy.paired).unwrap();
+        assert!(all < few, "{all} vs {few}");
     }
 
     #[test]

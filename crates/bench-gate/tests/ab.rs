@@ -178,6 +178,58 @@ fn a_project_that_is_not_ours_passes_a_comment_and_fails_three_percent_more_work
     assert!(String::from_utf8_lossy(&out.stdout).contains("work/spin"));
     assert_clean(&repo, &tmp);
 
+    // Early stop and kept runs: with a target every benchmark reaches at once, both stop
+    // after --min-rounds; the kept runs hold exactly those rounds and a manifest that
+    // names the binary measuring each benchmark. A --keep-runs that exists is exit 2.
+    let keep = root.path().join("runs");
+    let keep_arg = keep.to_str().unwrap();
+    let early = [
+        "--base",
+        "HEAD",
+        "--rounds",
+        "6",
+        "--min-rounds",
+        "3",
+        "--stop-at-mde",
+        "100",
+        "--keep-runs",
+        keep_arg,
+        "--json",
+        json_arg,
+    ];
+    let out = ab(&repo, &tmp, &early);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("2 benchmark(s) stopped early")
+            && text(&out).contains("2 after 3 rounds"),
+        "{}",
+        text(&out)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    for c in report["comparisons"].as_array().unwrap() {
+        assert_eq!(c["paired"]["rounds"], 3, "{c}");
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(keep.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["benchmarks"]["work/spin"], "work", "{manifest}");
+    assert!(
+        manifest["head"]["work"]["path"].as_str().is_some(),
+        "{manifest}"
+    );
+    for side in ["base", "head"] {
+        let rounds: Vec<String> = std::fs::read_dir(keep.join(side))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(rounds.len(), 3, "{side}: {rounds:?}");
+        assert!(keep.join(side).join("round-3/work%2Fspin").is_dir());
+    }
+    assert_clean(&repo, &tmp);
+    let out = ab(&repo, &tmp, &early);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("already exists"), "{}", text(&out));
+
     // A head whose benches do not build: exit 2 naming the side, with the compiler's error.
     std::fs::write(&bench, "fn main() { let x: u32 = \"not a number\"; }\n").unwrap();
     let out = ab(&repo, &tmp, &args);

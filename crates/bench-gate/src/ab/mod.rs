@@ -55,6 +55,20 @@ pub struct AbOptions {
     /// Criterion's warm-up time per benchmark and run, seconds.
     #[arg(long, default_value_t = 0.1)]
     pub warm_up: f64,
+    /// Criterion's `--sample-size` per run (at least 10, Criterion's least): a run's
+    /// samples only need to give one value per round, and a benchmark slower than
+    /// `--time` allows for its samples costs `sample size × (sample size + 1) / 2`
+    /// iterations (0: each benchmark's own).
+    #[arg(long, default_value_t = 10)]
+    pub sample_size: usize,
+    /// Early stop: after `--min-rounds`, a benchmark whose minimum detectable effect is
+    /// at most this many per cent runs no more rounds (0: every benchmark runs every
+    /// round). Decided on its noise alone, never on its change.
+    #[arg(long, default_value_t = 2.0)]
+    pub stop_at_mde: f64,
+    /// The rounds every benchmark runs before it may stop early.
+    #[arg(long, default_value_t = 5)]
+    pub min_rounds: usize,
     /// The policy file (default: the base revision's thresholds.toml, else the built-in
     /// one).
     #[arg(long)]
@@ -75,6 +89,12 @@ pub struct AbOptions {
     /// retried once), seconds.
     #[arg(long, default_value_t = 600.0)]
     pub run_timeout: f64,
+    /// Keep every run's Criterion output in this directory (`base/round-N/<id>/`,
+    /// `head/…`, and `manifest.json` naming each side's bench executables and which
+    /// binary measures which benchmark), for a second look or another analysis. It must
+    /// not exist yet.
+    #[arg(long)]
+    pub keep_runs: Option<PathBuf>,
     /// The reports to write.
     #[command(flatten)]
     pub reports: Reports,
@@ -107,6 +127,8 @@ pub struct AbOutcome {
     pub policy: String,
     /// Notes: binaries left out, one build for both sides, a changed policy file.
     pub notes: Vec<String>,
+    /// Per benchmark: rounds run and the seconds its pairs took, costliest first.
+    pub cost: Vec<(String, usize, f64)>,
     /// How long the rounds took.
     pub measured_for: Duration,
     /// The report files written.
@@ -171,6 +193,30 @@ fn check_options(options: &AbOptions) -> Result<(), GateError> {
     }
     if !(options.warm_up.is_finite() && options.warm_up > 0.0 && options.warm_up <= 3600.0) {
         return bad("--warm-up", format!("{} s: use (0, 3600]", options.warm_up));
+    }
+    if options.sample_size != 0 && options.sample_size < 10 {
+        return bad(
+            "--sample-size",
+            format!(
+                "{}: Criterion needs at least 10 (0: each benchmark's own)",
+                options.sample_size
+            ),
+        );
+    }
+    if !(options.stop_at_mde.is_finite() && (0.0..=100.0).contains(&options.stop_at_mde)) {
+        return bad(
+            "--stop-at-mde",
+            format!("{} %: use 0 (off) to 100", options.stop_at_mde),
+        );
+    }
+    if options.min_rounds < MIN_ROUNDS {
+        return bad(
+            "--min-rounds",
+            format!(
+                "{}: a minimum detectable effect needs {MIN_ROUNDS} rounds",
+                options.min_rounds
+            ),
+        );
     }
     if options.jobs == 0 {
         return bad("--jobs", "0: at least one pair must run".into());
@@ -245,6 +291,14 @@ pub fn ab(
         }
         None => None,
     };
+    if let Some(keep) = &options.keep_runs
+        && keep.exists()
+    {
+        return Err(GateError::Ab(format!(
+            "--keep-runs {}: already exists; name a new directory",
+            keep.display()
+        )));
+    }
     let (policy, mut notes) = policy(options, &repo, &base, head.as_deref())?;
     let target = target_directory(dir)?;
     let ab_dir = target.join("bench-gate-ab");
@@ -330,8 +384,12 @@ pub fn ab(
         cpus: {
             let cpus = process::allowed_cpus();
             let jobs = options.jobs.clamp(1, cpus.len());
-            cpus[..jobs].to_vec()
+            process::idlest_cpus(&cpus, jobs, Duration::from_millis(500))
         },
+        sample_size: (options.sample_size != 0).then_some(options.sample_size),
+        target_mde: (options.stop_at_mde > 0.0).then_some(options.stop_at_mde / 100.0),
+        min_rounds: options.min_rounds,
+        levels: policy.paired,
     };
     let sides = [
         Side {
@@ -344,7 +402,40 @@ pub fn ab(
         },
     ];
     let measured = rounds::measure(&sides, &plan, scratch.path(), events)?;
+    if let Some(keep) = &options.keep_runs {
+        keep_runs(keep, scratch.path(), &sides, &measured)?;
+        notes.push(format!(
+            "every run's Criterion output kept in {}",
+            keep.display()
+        ));
+    }
     notes.extend(measured.left_out.iter().cloned());
+    if !measured.stopped_early.is_empty() {
+        let mut by_round: std::collections::BTreeMap<usize, usize> = Default::default();
+        for (_, r) in &measured.stopped_early {
+            *by_round.entry(*r).or_default() += 1;
+        }
+        notes.push(format!(
+            "{} benchmark(s) stopped early, their minimum detectable effect already at most \
+             {} % ({}): decided on their noise, never on their change",
+            measured.stopped_early.len(),
+            options.stop_at_mde,
+            by_round
+                .iter()
+                .map(|(r, n)| format!("{n} after {r} rounds"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let costliest: Vec<String> = measured
+        .cost
+        .iter()
+        .take(3)
+        .map(|(id, n, secs)| format!("{id} {:.1} s per round", secs / *n as f64))
+        .collect();
+    if !costliest.is_empty() {
+        notes.push(format!("the costliest pairs: {}", costliest.join(", ")));
+    }
     match plan.pairing {
         Pairing::SharedCpu => notes.push(format!(
             "shared-CPU pairs on CPU {:?}: each benchmark's base and head ran at once on one \
@@ -371,10 +462,72 @@ pub fn ab(
         policy: policy.path.display().to_string(),
         notes,
         measured_for: measured.elapsed,
+        cost: measured.cost.clone(),
         written: Vec::new(),
     };
     outcome.written = outcome.write_reports(&options.reports)?;
     Ok(outcome)
+}
+
+/// Copies the rounds' Criterion output from `scratch` into `keep`, with a manifest.
+fn keep_runs(
+    keep: &Path,
+    scratch: &Path,
+    sides: &[Side; 2],
+    measured: &rounds::Measured,
+) -> Result<(), GateError> {
+    let partial = keep.with_extension("partial");
+    let _ = std::fs::remove_dir_all(&partial);
+    for side in sides {
+        let from = scratch.join(side.name);
+        if from.exists() {
+            copy_tree(&from, &partial.join(side.name))?;
+        }
+    }
+    let binaries = |side: &Side| -> serde_json::Value {
+        side.binaries
+            .iter()
+            .map(|b| {
+                (
+                    b.name.clone(),
+                    serde_json::json!({"path": b.path, "dir": b.dir}),
+                )
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
+    let manifest = serde_json::json!({
+        "base": binaries(&sides[0]),
+        "head": binaries(&sides[1]),
+        "benchmarks": measured
+            .measured_by
+            .iter()
+            .map(|(id, bin)| (id.clone(), serde_json::Value::from(bin.clone())))
+            .collect::<serde_json::Map<_, _>>(),
+        "layout": "<side>/round-<r>/<id with every byte but letters, digits, - and _ as %XX>/ is that run's CRITERION_HOME",
+    });
+    let path = partial.join("manifest.json");
+    std::fs::write(
+        &path,
+        serde_json::to_vec_pretty(&manifest).unwrap_or_default(),
+    )
+    .map_err(|e| GateError::io(&path, e))?;
+    std::fs::rename(&partial, keep).map_err(|e| GateError::io(keep, e))
+}
+
+/// Copies the directory tree `from` to `to`.
+fn copy_tree(from: &Path, to: &Path) -> Result<(), GateError> {
+    std::fs::create_dir_all(to).map_err(|e| GateError::io(to, e))?;
+    for entry in std::fs::read_dir(from).map_err(|e| GateError::io(from, e))? {
+        let entry = entry.map_err(|e| GateError::io(from, e))?;
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target).map_err(|e| GateError::io(&target, e))?;
+        }
+    }
+    Ok(())
 }
 
 impl AbOutcome {
@@ -395,6 +548,14 @@ impl AbOutcome {
             self.measured_for.as_secs_f64().into(),
         );
         extra.insert("notes".into(), self.notes.clone().into());
+        extra.insert(
+            "cost".into(),
+            self.cost
+                .iter()
+                .map(|(id, n, secs)| serde_json::json!({"id": id, "rounds": n, "seconds": secs}))
+                .collect::<Vec<_>>()
+                .into(),
+        );
         reports.write_with(&self.decision, &preamble, extra)
     }
 }

@@ -75,6 +75,54 @@ pub fn allowed_cpus() -> Vec<usize> {
     }
 }
 
+/// Per CPU, the idle and total jiffies so far (`/proc/stat`'s `cpuN` lines).
+fn cpu_times() -> std::collections::BTreeMap<usize, (u64, u64)> {
+    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let cpu = f.next()?.strip_prefix("cpu")?.parse::<usize>().ok()?;
+            let v: Vec<u64> = f.filter_map(|x| x.parse().ok()).collect();
+            // idle + iowait, and everything.
+            let idle = v.get(3)? + v.get(4).copied().unwrap_or(0);
+            Some((cpu, (idle, v.iter().sum())))
+        })
+        .collect()
+}
+
+/// `n` of `cpus`, the idlest over the next `window` first (another measurement already
+/// pinned to a CPU is left alone; ties keep the given order); `cpus`' first `n` when
+/// `/proc/stat` cannot be read.
+pub fn idlest_cpus(cpus: &[usize], n: usize, window: std::time::Duration) -> Vec<usize> {
+    let before = cpu_times();
+    std::thread::sleep(window);
+    idlest_between(&before, &cpu_times(), cpus, n)
+}
+
+/// Per CPU `(idle, total)` jiffies.
+type CpuTimes = std::collections::BTreeMap<usize, (u64, u64)>;
+
+/// `n` of `cpus` ordered by their load between two `/proc/stat` snapshots, the least
+/// loaded first; loads within 10 points count as equal (a CPU is passed over for being
+/// busy, not for noise), and a CPU missing from either snapshot counts as idle.
+fn idlest_between(before: &CpuTimes, after: &CpuTimes, cpus: &[usize], n: usize) -> Vec<usize> {
+    let mut busy: Vec<(f64, usize, usize)> = cpus
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| {
+            let load = match (before.get(&c), after.get(&c)) {
+                (Some(b), Some(a)) if a.1 > b.1 => {
+                    1.0 - (a.0.saturating_sub(b.0)) as f64 / (a.1 - b.1) as f64
+                }
+                _ => 0.0,
+            };
+            ((load * 10.0).round(), i, c)
+        })
+        .collect();
+    busy.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    busy.into_iter().take(n.max(1)).map(|(_, _, c)| c).collect()
+}
+
 /// Pins the child `cmd` will start to `cpu` (`sched_setaffinity` between fork and exec).
 fn pin(cmd: &mut Command, cpu: usize) {
     // SAFETY: the set is built here, before the fork; the closure only makes one system
@@ -197,6 +245,33 @@ pub fn tail(path: &Path, lines: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_idlest_cpus_are_picked_and_near_ties_keep_their_order() {
+        let snap = |v: &[(usize, u64, u64)]| -> CpuTimes {
+            v.iter()
+                .map(|&(c, idle, total)| (c, (idle, total)))
+                .collect()
+        };
+        let before = snap(&[(0, 0, 0), (1, 0, 0), (2, 0, 0), (3, 0, 0)]);
+        // CPU 0 busy all the time, 1 idle, 2 idle 96 % (a tie with 1), 3 half busy.
+        let after = snap(&[(0, 0, 100), (1, 100, 100), (2, 96, 100), (3, 50, 100)]);
+        let cpus = [0, 1, 2, 3];
+        assert_eq!(idlest_between(&before, &after, &cpus, 1), [1]);
+        assert_eq!(idlest_between(&before, &after, &cpus, 3), [1, 2, 3]);
+        assert_eq!(idlest_between(&before, &after, &cpus, 9), [1, 2, 3, 0]);
+        // All alike, or nothing readable: the given order.
+        let same = snap(&[(0, 0, 100), (1, 0, 100), (2, 0, 100), (3, 0, 100)]);
+        assert_eq!(idlest_between(&before, &same, &cpus, 2), [0, 1]);
+        assert_eq!(
+            idlest_between(&CpuTimes::new(), &CpuTimes::new(), &cpus, 2),
+            [0, 1]
+        );
+        // The live reading gives CPUs of the given set.
+        let allowed = allowed_cpus();
+        let live = idlest_cpus(&allowed, 1, Duration::from_millis(20));
+        assert!(live.len() == 1 && allowed.contains(&live[0]), "{live:?}");
+    }
 
     #[test]
     fn a_hang_is_killed_at_its_limit_with_its_children() {

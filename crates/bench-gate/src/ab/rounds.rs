@@ -42,6 +42,16 @@ pub struct Plan {
     pub pairing: Pairing,
     /// The CPUs pairs run on, one pair per CPU at a time (shared-CPU pairing).
     pub cpus: Vec<usize>,
+    /// Criterion's `--sample-size` per run (`None`: each benchmark's own).
+    pub sample_size: Option<usize>,
+    /// Early stop: a benchmark is measured in no more rounds once, after at least
+    /// `min_rounds`, its minimum detectable effect is at most this (`None`: every
+    /// benchmark runs every round).
+    pub target_mde: Option<f64>,
+    /// The rounds every benchmark runs before it may stop early.
+    pub min_rounds: usize,
+    /// The paired levels the minimum detectable effect is computed at.
+    pub levels: crate::thresholds::PairedLevels,
 }
 
 /// How a benchmark's base and head runs of one round are paired.
@@ -75,8 +85,25 @@ pub struct Progress {
     pub current: String,
 }
 
+/// What Criterion's `--help` says of its executables; another harness that lists like
+/// Criterion (gungraun, libtest) does not say it, and is left out before it costs a
+/// round (a gungraun run is a valgrind run).
+const CRITERION_MARK: &str = "is a Criterion.rs benchmark";
+
+/// Whether `bin` is a Criterion bench (its `--help` says so).
+fn is_criterion(bin: &BenchBinary, scratch: &Path) -> Result<bool, GateError> {
+    let mut cmd = Command::new(&bin.path);
+    cmd.current_dir(&bin.dir)
+        .env("CRITERION_HOME", scratch.join("list"))
+        .arg("--help");
+    let (out, err) = (scratch.join("help.out"), scratch.join("help.err"));
+    run_bounded(cmd, &out, &err, Some(Duration::from_secs(60)))?;
+    let said = |p: &Path| std::fs::read_to_string(p).is_ok_and(|t| t.contains(CRITERION_MARK));
+    Ok(said(&out) || said(&err))
+}
+
 /// The ids a bench binary lists (`--list`, Criterion's `id: benchmark` lines) for the
-/// filter; `None` when it does not list like Criterion (a libtest or other harness).
+/// filter; `None` when it lists none.
 fn list(bin: &BenchBinary, plan: &Plan, scratch: &Path) -> Result<Option<Vec<String>>, GateError> {
     let mut cmd = Command::new(&bin.path);
     cmd.current_dir(&bin.dir)
@@ -121,8 +148,11 @@ fn run_command(bin: &BenchBinary, plan: &Plan, id: &str, home: &Path) -> Command
         .arg("--bench")
         .args(["--warm-up-time", &plan.warm_up.to_string()])
         .args(["--measurement-time", &plan.time.to_string()])
-        .args(["--nresamples", "1000", "--noplot"])
-        .arg(crate::command::exact_filter(std::iter::once(id)));
+        .args(["--nresamples", "1000", "--noplot"]);
+    if let Some(n) = plan.sample_size {
+        cmd.args(["--sample-size", &n.to_string()]);
+    }
+    cmd.arg(crate::command::exact_filter(std::iter::once(id)));
     cmd
 }
 
@@ -223,7 +253,8 @@ impl Context<'_> {
 /// What a slot thread tells the measuring thread.
 enum Msg {
     Started(String),
-    Done(usize),
+    /// A pair ended: its runs, its benchmark's id, and how long it took.
+    Done(usize, String, Duration),
     Failed(GateError),
 }
 
@@ -255,9 +286,10 @@ fn run_round(
                         ctx.plan.rounds,
                         unit.0.1
                     )));
+                    let began = Instant::now();
                     match run_pair(unit, round, (round + k) % 2, cpu, ctx) {
                         Ok(()) => {
-                            let _ = tx.send(Msg::Done(runs));
+                            let _ = tx.send(Msg::Done(runs, unit.0.1.clone(), began.elapsed()));
                         }
                         Err(e) => {
                             stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -289,6 +321,42 @@ pub struct Measured {
     pub left_out: Vec<String>,
     /// How long the measurement took.
     pub elapsed: Duration,
+    /// Per benchmark: the rounds it ran and the seconds its pairs took in all, the
+    /// costliest first.
+    pub cost: Vec<(String, usize, f64)>,
+    /// The benchmarks that stopped before the last round, with the rounds they ran.
+    pub stopped_early: Vec<(String, usize)>,
+    /// Every measured benchmark and the name of the bench binary that measures it.
+    pub measured_by: Vec<(String, String)>,
+}
+
+/// The per-round log-ratios of every benchmark so far, read back from the rounds' homes.
+fn log_ratios_so_far(
+    homes: &[Vec<PathBuf>],
+    upto: usize,
+) -> Result<BTreeMap<String, Vec<f64>>, GateError> {
+    let mut d: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for (base_home, head_home) in homes[0].iter().zip(&homes[1]).take(upto) {
+        let read =
+            |home: &Path| -> Result<BTreeMap<String, (f64, crate::model::Direction)>, GateError> {
+                if !home.exists() {
+                    return Ok(BTreeMap::new());
+                }
+                Ok(criterion::load(home, "new")?
+                    .into_iter()
+                    .map(|(id, e)| (id, (e.value, e.direction)))
+                    .collect())
+            };
+        let (base, head) = (read(base_home)?, read(head_home)?);
+        for (id, (b, dir)) in base {
+            if let Some((h, _)) = head.get(&id)
+                && let Some(x) = crate::paired::log_ratio(b, *h, dir)
+            {
+                d.entry(id).or_default().push(x);
+            }
+        }
+    }
+    Ok(d)
 }
 
 /// One benchmark to measure: its binary's name, its id, and the binary on each side
@@ -305,8 +373,13 @@ fn units(
 ) -> Result<Vec<Unit>, GateError> {
     let mut units: BTreeMap<(String, String), [Option<BenchBinary>; 2]> = BTreeMap::new();
     let mut silent: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    let mut other: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for (i, side) in sides.iter().enumerate() {
         for bin in &side.binaries {
+            if !is_criterion(bin, logs)? {
+                other.entry(bin.name.clone()).or_default().push(side.name);
+                continue;
+            }
             match list(bin, plan, logs)? {
                 Some(ids) => {
                     for id in ids {
@@ -317,20 +390,28 @@ fn units(
             }
         }
     }
-    if !silent.is_empty() {
-        let named: Vec<String> = silent
-            .iter()
+    let named = |by: &BTreeMap<String, Vec<&str>>| -> String {
+        by.iter()
             .map(|(name, on)| match on.as_slice() {
                 [one] => format!("{name} ({one} side only)"),
                 _ => name.clone(),
             })
-            .collect();
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !other.is_empty() {
+        left_out.push(format!(
+            "not Criterion benches (their --help does not say so): {}",
+            named(&other)
+        ));
+    }
+    if !silent.is_empty() {
         left_out.push(format!(
             "list no Criterion benchmark{}: {}",
             plan.filter
                 .as_ref()
                 .map_or(String::new(), |f| format!(" matching {f:?}")),
-            named.join(", ")
+            named(&silent)
         ));
     }
     if units.is_empty() {
@@ -420,6 +501,10 @@ pub fn measure(
     )));
     let (mut done, start) = (0, Instant::now());
     let mut current = String::new();
+    let mut cost: BTreeMap<String, (usize, f64)> = BTreeMap::new();
+    let mut stopped_early = Vec::new();
+    let suite = units.len();
+    let mut measured_by = Vec::new();
     for round in 0..plan.rounds {
         for i in (1..units.len()).rev() {
             let j = (rng.next_u64() % (i as u64 + 1)) as usize;
@@ -428,7 +513,12 @@ pub fn measure(
         run_round(&units, round, &ctx, &slots, &mut |msg| {
             match msg {
                 Msg::Started(what) => current = what,
-                Msg::Done(runs) => done += runs,
+                Msg::Done(runs, id, took) => {
+                    done += runs;
+                    let c = cost.entry(id).or_default();
+                    c.0 += 1;
+                    c.1 += took.as_secs_f64();
+                }
                 Msg::Failed(_) => {}
             }
             events(super::AbEvent::Run(&Progress {
@@ -441,6 +531,10 @@ pub fn measure(
             let silent = silent_binaries(&units, &homes);
             units.retain(|((b, _), _)| !silent.iter().any(|(n, _)| n == b));
             left_out.extend(silent.into_iter().map(|(_, note)| note));
+            measured_by = units
+                .iter()
+                .map(|((bin, id), _)| (id.clone(), bin.clone()))
+                .collect();
             total = done + (plan.rounds - 1) * runs_per_round(&units);
             let left = start.elapsed().as_secs_f64() * (plan.rounds - 1) as f64;
             events(super::AbEvent::Status(&format!(
@@ -449,16 +543,57 @@ pub fn measure(
                 (left / 60.0).ceil()
             )));
         }
+        // Early stop: a benchmark whose rounds so far already see the target effect
+        // needs no more (its noise is judged, never its change).
+        if let Some(target) = plan.target_mde
+            && round + 1 >= plan.min_rounds
+            && round + 1 < plan.rounds
+        {
+            let d = log_ratios_so_far(&homes, round + 1)?;
+            let before = units.len();
+            units.retain(|((_, id), _)| {
+                let settled = d.get(id).and_then(|d| {
+                    crate::paired::minimum_detectable(d, suite, &plan.levels)
+                        .filter(|mde| *mde <= target)
+                });
+                if settled.is_some() {
+                    stopped_early.push((id.clone(), round + 1));
+                }
+                settled.is_none()
+            });
+            if units.len() < before {
+                total = done + (plan.rounds - round - 1) * runs_per_round(&units);
+                events(super::AbEvent::Status(&format!(
+                    "round {}: {} benchmark(s) reached a minimum detectable effect of {:.1} % \
+                     and stop; {} go on",
+                    round + 1,
+                    before - units.len(),
+                    target * 100.0,
+                    units.len()
+                )));
+            }
+            if units.is_empty() {
+                break;
+            }
+        }
     }
     events(super::AbEvent::Run(&Progress {
         done: total,
         total,
         current: "done".into(),
     }));
+    let mut cost: Vec<(String, usize, f64)> = cost
+        .into_iter()
+        .map(|(id, (n, secs))| (id, n, secs))
+        .collect();
+    cost.sort_by(|a, b| b.2.total_cmp(&a.2));
     Ok(Measured {
         homes,
         left_out,
         elapsed: start.elapsed(),
+        cost,
+        stopped_early,
+        measured_by,
     })
 }
 
