@@ -142,6 +142,8 @@ def main() -> int:
                 "exit": run.returncode,
                 "critical": [c["id"] for c in check["comparisons"] if c["verdict"] == "critical"],
                 "warning": [c["id"] for c in check["comparisons"] if c["verdict"] == "warning"],
+                "verdicts": {v: sum(c["verdict"] == v for c in check["comparisons"])
+                             for v in sorted({c["verdict"] for c in check["comparisons"]})},
             }
         else:
             result["check_round_1"] = {"exit": run.returncode, "error": run.stderr.strip()[-500:]}
@@ -158,7 +160,8 @@ def main() -> int:
           f"{len(result['fixed_10']['medians'])} on the medians of all rounds")
     if "critical" in ck:
         print(f"bench-gate check --criterion-baseline (round 1, no re-run): "
-              f"{len(ck['critical'])} critical, {len(ck['warning'])} warning (exit {ck['exit']})")
+              f"{len(ck['critical'])} critical, {len(ck['warning'])} warning (exit {ck['exit']}; "
+              f"verdicts {ck['verdicts']})")
     else:
         print(f"bench-gate check --criterion-baseline: could not run: {ck.get('error')}")
     if a.json:
