@@ -2,7 +2,7 @@
 # The main job: is this checkout slower than its last commit, on this machine?
 #   1. Wall time, measured and judged here: `bench-gate ab --base REV` (default HEAD),
 #      the working tree against REV in interleaved rounds (each benchmark's base and
-#      head runs back to back). On an unchanged checkout both sides are one build: an
+#      head run at once, pinned to one CPU). On an unchanged checkout both sides are one build: an
 #      A/A run, so the verdict is what this machine's noise does to unchanged code.
 #      Every verdict carries its minimum detectable effect.
 #   2. Instruction counts (gungraun, exact) against the committed baseline

