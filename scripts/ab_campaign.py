@@ -16,6 +16,7 @@ Exit 0, or 2 when a report cannot be read.
 import argparse
 import json
 import math
+import os
 import re
 import statistics
 import sys
@@ -98,7 +99,6 @@ def main() -> int:
         tmp = a.markdown + ".partial"
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text + "\n")
-        import os
         os.replace(tmp, a.markdown)
     return 0
 

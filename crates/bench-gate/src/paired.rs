@@ -76,6 +76,14 @@ pub struct PairedStats {
     pub head_rounds: Vec<f64>,
 }
 
+impl Rounds {
+    /// The per-round log-ratios of the rounds with a value on both sides, in the
+    /// "worse" direction.
+    pub fn log_ratios(&self) -> Vec<f64> {
+        log_ratios(self).0
+    }
+}
+
 /// The per-round log-ratios in the "worse" direction, and the rounds' values per side.
 fn log_ratios(r: &Rounds) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let (mut d, mut base, mut head) = (Vec::new(), Vec::new(), Vec::new());
@@ -93,7 +101,7 @@ fn log_ratios(r: &Rounds) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
 
 /// The per-round log-ratio of one pair in the "worse" direction (`None` unless both
 /// values are positive).
-pub fn log_ratio(base: f64, head: f64, direction: Direction) -> Option<f64> {
+fn log_ratio(base: f64, head: f64, direction: Direction) -> Option<f64> {
     (base > 0.0 && head > 0.0).then(|| match direction {
         Direction::LowerIsBetter => (head / base).ln(),
         Direction::HigherIsBetter => (base / head).ln(),

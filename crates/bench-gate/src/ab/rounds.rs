@@ -330,35 +330,6 @@ pub struct Measured {
     pub measured_by: Vec<(String, String)>,
 }
 
-/// The per-round log-ratios of every benchmark so far, read back from the rounds' homes.
-fn log_ratios_so_far(
-    homes: &[Vec<PathBuf>],
-    upto: usize,
-) -> Result<BTreeMap<String, Vec<f64>>, GateError> {
-    let mut d: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for (base_home, head_home) in homes[0].iter().zip(&homes[1]).take(upto) {
-        let read =
-            |home: &Path| -> Result<BTreeMap<String, (f64, crate::model::Direction)>, GateError> {
-                if !home.exists() {
-                    return Ok(BTreeMap::new());
-                }
-                Ok(criterion::load(home, "new")?
-                    .into_iter()
-                    .map(|(id, e)| (id, (e.value, e.direction)))
-                    .collect())
-            };
-        let (base, head) = (read(base_home)?, read(head_home)?);
-        for (id, (b, dir)) in base {
-            if let Some((h, _)) = head.get(&id)
-                && let Some(x) = crate::paired::log_ratio(b, *h, dir)
-            {
-                d.entry(id).or_default().push(x);
-            }
-        }
-    }
-    Ok(d)
-}
-
 /// One benchmark to measure: its binary's name, its id, and the binary on each side
 /// that lists it.
 type Unit = ((String, String), [Option<BenchBinary>; 2]);
@@ -549,7 +520,13 @@ pub fn measure(
             && round + 1 >= plan.min_rounds
             && round + 1 < plan.rounds
         {
-            let d = log_ratios_so_far(&homes, round + 1)?;
+            let d: BTreeMap<String, Vec<f64>> = read_rounds(&homes, round + 1)?
+                .into_iter()
+                .map(|r| {
+                    let d = r.log_ratios();
+                    (r.id, d)
+                })
+                .collect();
             let before = units.len();
             units.retain(|((_, id), _)| {
                 let settled = d.get(id).and_then(|d| {
@@ -601,30 +578,35 @@ impl Measured {
     /// Every benchmark's per-round values on both sides (the median per-iteration time
     /// of each run), read back with the Criterion loader.
     pub fn rounds(&self) -> Result<Vec<Rounds>, GateError> {
-        let n = self.homes[0].len();
-        let mut by_id: BTreeMap<String, Rounds> = BTreeMap::new();
-        for (s, homes) in self.homes.iter().enumerate() {
-            for (r, home) in homes.iter().enumerate() {
-                if !home.exists() {
-                    continue;
-                }
-                for (id, e) in criterion::load(home, "new")? {
-                    let entry = by_id.entry(id.clone()).or_insert_with(|| Rounds {
-                        id,
-                        unit: e.unit,
-                        direction: e.direction,
-                        base: vec![None; n],
-                        head: vec![None; n],
-                    });
-                    let side = if s == 0 {
-                        &mut entry.base
-                    } else {
-                        &mut entry.head
-                    };
-                    side[r] = Some(e.value);
-                }
+        read_rounds(&self.homes, self.homes[0].len())
+    }
+}
+
+/// Every benchmark's values in the first `upto` rounds of `homes[side][round]`, read
+/// back with the Criterion loader (a round not run yet holds nothing).
+fn read_rounds(homes: &[Vec<PathBuf>], upto: usize) -> Result<Vec<Rounds>, GateError> {
+    let mut by_id: BTreeMap<String, Rounds> = BTreeMap::new();
+    for (s, homes) in homes.iter().enumerate() {
+        for (r, home) in homes.iter().take(upto).enumerate() {
+            if !home.exists() {
+                continue;
+            }
+            for (id, e) in criterion::load(home, "new")? {
+                let entry = by_id.entry(id.clone()).or_insert_with(|| Rounds {
+                    id,
+                    unit: e.unit,
+                    direction: e.direction,
+                    base: vec![None; upto],
+                    head: vec![None; upto],
+                });
+                let side = if s == 0 {
+                    &mut entry.base
+                } else {
+                    &mut entry.head
+                };
+                side[r] = Some(e.value);
             }
         }
-        Ok(by_id.into_values().collect())
     }
+    Ok(by_id.into_values().collect())
 }
