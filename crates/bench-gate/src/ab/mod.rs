@@ -155,6 +155,16 @@ impl AbOutcome {
     }
 }
 
+/// A worktree side's checkout.
+struct Checkout {
+    /// The worktree (the repository's root).
+    root: PathBuf,
+    /// The project's directory inside it.
+    project: PathBuf,
+    /// Its tracked files' blobs.
+    sources: reuse::Sources,
+}
+
 /// The project's target directory (`cargo metadata`).
 fn target_directory(dir: &Path) -> Result<PathBuf, GateError> {
     let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
@@ -326,9 +336,13 @@ pub fn ab(
         sources.restore(&wt.path, &side_target(side))?;
         // Until this build succeeds, the target holds no build of a known source.
         reuse::Sources::forget(&side_target(side));
-        let project = wt.path.join(&repo.project);
+        let checkout = Checkout {
+            root: wt.path.clone(),
+            project: wt.path.join(&repo.project),
+            sources,
+        };
         worktrees.push(wt);
-        Ok::<_, GateError>((project, sources))
+        Ok::<_, GateError>(checkout)
     };
     let head_checkout = match &head {
         Some(h) => Some(checkout("head", h, events)?),
@@ -339,21 +353,35 @@ pub fn ab(
     } else {
         Some(checkout("base", &base, events)?)
     };
-    let build_side =
-        |side: &'static str, checkout: Option<&(PathBuf, reuse::Sources)>| match checkout {
-            None => build::build(dir, None, side, &logs),
-            Some((project, sources)) => {
-                let bins = build::build(project, Some(&side_target(side)), side, &logs)?;
-                sources.record(&side_target(side))?;
-                Ok(bins)
-            }
-        };
+    let build_side = |side: &'static str, checkout: Option<&Checkout>| match checkout {
+        None => build::build(dir, None, side, &logs),
+        Some(c) => {
+            let bins = build::build(&c.project, Some(&side_target(side)), side, &logs)?;
+            c.sources.record(&side_target(side))?;
+            Ok(bins)
+        }
+    };
     events(AbEvent::Status("building the head's benches ..."));
     let head_bins = build_side("head", head_checkout.as_ref())?;
     let base_bins = match &base_checkout {
-        Some(_) => {
+        Some(c) => {
+            let head_target = match &head_checkout {
+                None => target.clone(),
+                Some(_) => side_target("head"),
+            };
             events(AbEvent::Status("building the base's benches ..."));
-            build_side("base", base_checkout.as_ref())?
+            if let Some(bytes) = c
+                .sources
+                .seed(&c.root, &head_target, &side_target("base"))?
+            {
+                notes.push(format!(
+                    "the base's first build reused the head's dependencies ({:.1} GB copied \
+                     from {}); its own crates were built from its sources",
+                    bytes as f64 / 1e9,
+                    head_target.display()
+                ));
+            }
+            build_side("base", Some(c))?
         }
         None => {
             notes.push(

@@ -13,6 +13,14 @@
 //!   keeps its fresh mtime (or is missing from the dep-info), so cargo rebuilds what it
 //!   feeds, as it would after an edit.
 //!
+//! A side whose target directory is still empty (a fresh clone's first run) is seeded
+//! from the other side's build ([`Sources::seed`]): the registry dependencies are the
+//! same units on both sides, so the side compiles only its workspace crates, not the
+//! whole dependency tree a second time. Every file of its checkout is dated *now*,
+//! after the copy, so each workspace crate is rebuilt from this side's sources: cargo's
+//! unit hash ignores the checkout's path, and without that the copied units would
+//! pass for this side's.
+//!
 //! A lock file (`<target>/bench-gate-ab/lock`) keeps two `ab` runs of one project from
 //! sharing the fixed paths; a worktree left at the fixed path by a killed run is removed
 //! before the next checkout.
@@ -31,6 +39,12 @@ const UNCHANGED_MTIME: Duration = Duration::from_secs(946_684_800);
 
 /// The manifest's name in a side's target directory.
 const MANIFEST: &str = "bench-gate-ab-sources.tsv";
+
+/// The profile directory `cargo bench` builds into.
+const BENCH_PROFILE_DIR: &str = "release";
+
+/// What a profile directory holds that another checkout's build can reuse.
+const REUSABLE: [&str; 3] = [".fingerprint", "build", "deps"];
 
 /// Holds `<target>/bench-gate-ab/lock` for the run.
 #[derive(Debug)]
@@ -141,10 +155,76 @@ impl Sources {
         write_atomic(&manifest, text.as_bytes()).map_err(GateError::from)
     }
 
+    /// Seeds the side target `to`, when it holds no build yet, with the build in
+    /// `from` (the other side's target directory), and dates every file of this
+    /// checkout at `root` now, newer than any copied output, so cargo reuses the
+    /// dependencies and rebuilds every workspace crate from these sources. Returns the
+    /// bytes copied, or `None` when `to` already holds a build or `from` holds none.
+    pub fn seed(&self, root: &Path, from: &Path, to: &Path) -> Result<Option<u64>, GateError> {
+        let (from, to_profile) = (from.join(BENCH_PROFILE_DIR), to.join(BENCH_PROFILE_DIR));
+        if to_profile.exists() || !from.join(".fingerprint").is_dir() {
+            return Ok(None);
+        }
+        let partial = to.join(format!("{BENCH_PROFILE_DIR}.seeding"));
+        if partial.exists() {
+            std::fs::remove_dir_all(&partial).map_err(|e| GateError::io(&partial, e))?;
+        }
+        let mut bytes = 0;
+        for part in REUSABLE {
+            if from.join(part).is_dir() {
+                bytes += copy_tree(&from.join(part), &partial.join(part))?;
+            }
+        }
+        // Whole or not at all: a seed cut short by Ctrl-C is never taken for a build.
+        std::fs::rename(&partial, &to_profile).map_err(|e| GateError::io(&to_profile, e))?;
+        let now = SystemTime::now();
+        for path in self.blobs.keys() {
+            let file = root.join(path);
+            let Ok(handle) = File::options().write(true).open(&file) else {
+                continue;
+            };
+            if handle.metadata().is_ok_and(|m| m.is_file()) {
+                handle
+                    .set_modified(now)
+                    .map_err(|e| GateError::io(&file, e))?;
+            }
+        }
+        Ok(Some(bytes))
+    }
+
     /// Forgets what the build into `target` saw (after a failed build).
     pub fn forget(target: &Path) {
         let _ = std::fs::remove_file(target.join(MANIFEST));
     }
+}
+
+/// Copies the tree `from` to `to` (which must not exist), keeping every file's mtime
+/// (cargo judges freshness by them) and permissions; returns the bytes copied.
+fn copy_tree(from: &Path, to: &Path) -> Result<u64, GateError> {
+    std::fs::create_dir_all(to).map_err(|e| GateError::io(to, e))?;
+    let mut bytes = 0;
+    let entries = std::fs::read_dir(from).map_err(|e| GateError::io(from, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| GateError::io(from, e))?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type().map_err(|e| GateError::io(&src, e))?;
+        if kind.is_dir() {
+            bytes += copy_tree(&src, &dst)?;
+        } else if kind.is_file() {
+            bytes += std::fs::copy(&src, &dst).map_err(|e| GateError::io(&src, e))?;
+            let mtime = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .map_err(|e| GateError::io(&src, e))?;
+            File::options()
+                .write(true)
+                .open(&dst)
+                .and_then(|f| f.set_modified(mtime))
+                .map_err(|e| GateError::io(&dst, e))?;
+        }
+        // Cargo's profile directory holds no symlinks of its own; anything else is skipped.
+    }
+    Ok(bytes)
 }
 
 /// The fixed checkout path of `side` under `ab_dir` (`<target>/bench-gate-ab`).
@@ -178,6 +258,59 @@ mod tests {
         // Without a manifest (a failed build), nothing is dated back.
         Sources::forget(&target);
         assert_eq!(now.restore(&root, &target).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_seed_copies_the_build_with_its_mtimes_and_dates_the_sources_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (root, from, to) = (
+            dir.path().join("src"),
+            dir.path().join("head-target"),
+            dir.path().join("base-target"),
+        );
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join("lib.rs"), "fn f() {}").unwrap();
+        let unit = from.join("release/.fingerprint/dep-123");
+        std::fs::create_dir_all(&unit).unwrap();
+        std::fs::write(unit.join("lib-dep"), "hash").unwrap();
+        std::fs::create_dir_all(from.join("release/deps")).unwrap();
+        std::fs::write(from.join("release/deps/libdep-123.rlib"), "rlib").unwrap();
+        std::fs::create_dir_all(from.join("release/examples")).unwrap();
+        let built = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        File::options()
+            .write(true)
+            .open(from.join("release/deps/libdep-123.rlib"))
+            .unwrap()
+            .set_modified(built)
+            .unwrap();
+        let sources = Sources::parse_ls_files("100644 aaa 0\tlib.rs\0");
+        // Nothing to seed from: no build there.
+        assert_eq!(sources.seed(&root, &to.join("x"), &to).unwrap(), None);
+        assert_eq!(sources.seed(&root, &from, &to).unwrap(), Some(8));
+        let copied = to.join("release/deps/libdep-123.rlib");
+        assert_eq!(std::fs::read_to_string(&copied).unwrap(), "rlib");
+        assert_eq!(
+            std::fs::metadata(&copied).unwrap().modified().unwrap(),
+            built
+        );
+        assert!(to.join("release/.fingerprint/dep-123/lib-dep").is_file());
+        assert!(
+            !to.join("release/examples").exists(),
+            "only what a build reuses"
+        );
+        assert!(!to.join("release.seeding").exists());
+        let source = std::fs::metadata(root.join("lib.rs"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        assert!(
+            source > built,
+            "the sources must be newer than every copied output"
+        );
+        // A target that already holds a build is never overwritten.
+        std::fs::write(to.join("release/deps/libdep-123.rlib"), "own").unwrap();
+        assert_eq!(sources.seed(&root, &from, &to).unwrap(), None);
+        assert_eq!(std::fs::read_to_string(&copied).unwrap(), "own");
     }
 
     #[test]
