@@ -13,7 +13,9 @@
 #
 # Usage: scripts/gate.sh [--base REV] [--rounds N] [--time S] [--jobs N] [--profile NAME] [--full] [-- FILTER]
 #   --base REV      what the working tree is compared with (default HEAD)
-#   --rounds N      interleaved rounds (default 5); --time S: measurement per run (0.3 s)
+#   --rounds N      interleaved rounds (default 10, bench-gate ab's own: with fewer, the t
+#                   interval's few degrees of freedom cost more than the rounds saved);
+#                   --time S: measurement per run (0.3 s)
 #   --jobs N        pairs measured at once, one per CPU (default 2: half the time of one,
 #                   at 1.5x the noise per pair; bench-gate ab's own default is 1)
 #   --profile NAME  the committed baseline for instruction counts (linux-2core-quick)
@@ -22,7 +24,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-base=HEAD rounds=5 time=0.3 jobs=2 profile=linux-2core-quick quick=1
+base=HEAD rounds=10 time=0.3 jobs=2 profile=linux-2core-quick quick=1
 filter=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -33,7 +35,7 @@ while [[ $# -gt 0 ]]; do
     --profile) profile=$2; shift 2 ;;
     --full) quick=0; shift ;;
     --) filter=(-- "$2"); shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "gate: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
