@@ -3,7 +3,8 @@
 power runs (a known slower head).
 
     scripts/ab_campaign.py --aa A1.json A2.json ... [--power NAME:P1.json,P2.json,...]
-                           [--affected REGEX] [--markdown OUT]
+                           [--affected REGEX] [--mde NAME:R1.json,R2.json,...]
+                           [--markdown OUT]
 
 - A/A: per run, the critical, warning and improved counts and the median pair SD; in
   all, the critical total and the warnings per run. Each benchmark's A/A spread is the
@@ -11,6 +12,8 @@ power runs (a known slower head).
 - Power (one `--power` per slower build, e.g. `3%:p3-1.json,p3-2.json`): for every
   benchmark matching `--affected`, in how many runs it was critical, its mean measured
   change, and its A/A spread.
+- MDE (one `--mde` per column, e.g. `ab defaults:aa-full-2.json,fresh-1.json`): every
+  benchmark of those runs with the median of its minimum detectable effect over them.
 Exit 0, or 2 when a report cannot be read.
 """
 import argparse
@@ -40,6 +43,7 @@ def main() -> int:
     ap.add_argument("--aa", nargs="*", default=[])
     ap.add_argument("--power", action="append", default=[])
     ap.add_argument("--affected", default=".")
+    ap.add_argument("--mde", action="append", default=[])
     ap.add_argument("--markdown")
     a = ap.parse_args()
     lines = []
@@ -49,6 +53,10 @@ def main() -> int:
         for spec in a.power:
             name, files = spec.split(":", 1)
             power.append((name, [(p, load(p)) for p in files.split(",") if p]))
+        mde_cols = []
+        for spec in a.mde:
+            name, files = spec.split(":", 1)
+            mde_cols.append((name, [load(p) for p in files.split(",") if p]))
     except (OSError, json.JSONDecodeError, ValueError) as e:
         print(f"ab_campaign: {e}", file=sys.stderr)
         return 2
@@ -92,6 +100,22 @@ def main() -> int:
             s = aa_spread.get(i)
             lines.append(f"| `{i}` | {'%.2f %%' % (100 * s) if s is not None else 'n/a'} | "
                          f"{k}/{len(cs)} | {100 * ch:+.2f} % | {100 * md:.2f} % |")
+        lines.append("")
+    if mde_cols:
+        per = []
+        for _, runs in mde_cols:
+            col = {}
+            for r in runs:
+                for c in r["comparisons"]:
+                    if c.get("mde") is not None:
+                        col.setdefault(c["id"], []).append(c["mde"])
+            per.append({k: statistics.median(v) for k, v in col.items()})
+        ids = sorted(set().union(*per))
+        lines += ["| benchmark | " + " | ".join(f"MDE, {n}" for n, _ in mde_cols) + " |",
+                  "| --- |" + " ---: |" * len(mde_cols)]
+        for i in ids:
+            cells = [f"{100 * col[i]:.2f} %" if i in col else "n/a" for col in per]
+            lines.append(f"| `{i}` | " + " | ".join(cells) + " |")
         lines.append("")
     text = "\n".join(lines)
     print(text)

@@ -56,8 +56,10 @@ cat <<EOF
 === gate: what it compares, and for how long
   wall time: $what,
     $rounds interleaved rounds, ${time} s per benchmark and side, $jobs pair(s) at a time, on this machine
-    (builds first: a few minutes on a fresh checkout; then bench-gate ab shows its ETA)
-  instruction counts: this checkout against baselines/$profile.json (about 2 minutes under valgrind)
+  instruction counts: this checkout against baselines/$profile.json (under a minute under valgrind)
+  how long (a 2-core VM, the quick suite, these defaults): building about 6 min from scratch,
+    1-3 min after an edit (with uncommitted changes the base builds too, reusing the head's
+    dependencies); measuring about 5 min, with an ETA once it starts
 EOF
 
 cargo build --locked --release -p bench-gate

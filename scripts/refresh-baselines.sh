@@ -9,9 +9,18 @@
 #   4. saves baselines/<profile>.json: each wall-time benchmark from its median run,
 #      with the noise bands; instruction counts and perf reports from the last run,
 #   5. prints the drift from the previous baseline to the new one.
+# One baseline file holds one machine profile's figures: before anything runs, a
+# baseline recorded on another machine profile (CPU, caches, cores: `bench-gate baseline
+# machine`) is refused, exit 2, rather than replaced by this machine's numbers.
 #
-# Usage: scripts/refresh-baselines.sh [--profile NAME] [--quick] [--runs N] [--keep DIR]
+# Usage: scripts/refresh-baselines.sh [--profile NAME] [--per-machine] [--replace-machine]
+#                                     [--quick] [--runs N] [--keep DIR]
 #   --profile NAME  the runner profile (default: $ORCHBENCH_PROFILE, else linux-2core-quick)
+#   --per-machine   the file is NAME-<this machine's profile id>.json, so every machine
+#                   profile a runner label lands on keeps a baseline of its own (the
+#                   monthly workflow's way; `check --profile NAME` picks this machine's)
+#   --replace-machine  replace a baseline that another machine profile recorded (when
+#                   that machine is gone for good)
 #   --quick         quick mode (ORCHBENCH_QUICK=1), as the README's main job runs the suite
 #   --runs N        how many runs (default 10, at least 2): more runs catch benchmarks
 #                   that switch between speeds from run to run (docs/gate.md: with
@@ -23,13 +32,17 @@ cd "$(dirname "$0")/.."
 profile="${ORCHBENCH_PROFILE:-linux-2core-quick}"
 keep=""
 runs=10
+per_machine=0
+replace_machine=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --profile) profile="${2:?--profile needs a name}"; shift 2 ;;
+    --per-machine) per_machine=1; shift ;;
+    --replace-machine) replace_machine=1; shift ;;
     --quick) export ORCHBENCH_QUICK=1; shift ;;
     --keep) keep="${2:?--keep needs a directory}"; shift 2 ;;
     --runs) runs="${2:?--runs needs a count}"; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "refresh-baselines: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -46,6 +59,23 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 gate=target/release/bench-gate
 cargo build --locked --release --bin bench-gate
+
+if (( per_machine )); then
+  profile="$profile-$("$gate" baseline machine)"
+fi
+if [[ -f "baselines/$profile.json" ]] && (( ! replace_machine )); then
+  status=0
+  found=$("$gate" baseline machine --of "baselines/$profile.json") || status=$?
+  case "$status" in
+    0) echo "=== baselines/$profile.json: $found" ;;
+    1)
+      echo "refresh-baselines: baselines/$profile.json holds another machine profile's figures ($found)." >&2
+      echo "  One baseline per machine profile: refresh it on its machine, give this one its own" >&2
+      echo "  (--per-machine, or another --profile), or --replace-machine if that machine is gone." >&2
+      exit 2 ;;
+    *) echo "refresh-baselines: cannot read baselines/$profile.json (above)" >&2; exit 2 ;;
+  esac
+fi
 
 run_suite() {
   # A fresh tree per run, so benchmarks removed since the last refresh do not linger.

@@ -114,6 +114,12 @@ impl Fingerprint {
         }
     }
 
+    /// The machine profile id of the machine this fingerprint was taken on
+    /// ([`crate::machine::profile_id`]).
+    pub fn profile_id(&self) -> String {
+        crate::machine::profile_id(self.cpu.as_ref(), self.caches, self.cores)
+    }
+
     /// Why wall time measured here cannot be compared with wall time measured under
     /// `baseline`, naming the first field that differs: the CPU's identity, a cache
     /// size, the core count, the speed probe. A baseline that records no CPU identity

@@ -97,6 +97,47 @@ impl Caches {
     }
 }
 
+/// A machine profile id: a file-name-safe slug of what tells machines apart for wall
+/// time, e.g. `amd-f25m1s1-l1d32k-l2512k-l332m-2c` (vendor, family/model/stepping, the
+/// L1d/L2/L3 sizes, cores). The speed probe is a measurement, not an identity, and is
+/// left out; an unknown field is written `x`.
+pub fn profile_id(cpu: Option<&CpuId>, caches: Option<Caches>, cores: usize) -> String {
+    let vendor = cpu.map_or("x".to_string(), |c| match c.vendor.as_str() {
+        "AuthenticAMD" => "amd".into(),
+        "GenuineIntel" => "intel".into(),
+        other => other
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect::<String>()
+            .to_ascii_lowercase(),
+    });
+    let cpu_part = cpu.map_or("fx".to_string(), |c| {
+        let stepping = c.stepping.map_or("x".to_string(), |s| s.to_string());
+        format!("f{}m{}s{stepping}", c.family, c.model)
+    });
+    let size = |bytes: Option<u64>| match bytes {
+        None => "x".to_string(),
+        Some(b) if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{}m", b >> 20),
+        Some(b) => format!("{}k", b >> 10),
+    };
+    let c = caches.unwrap_or_default();
+    format!(
+        "{vendor}-{cpu_part}-l1d{}-l2{}-l3{}-{cores}c",
+        size(c.l1d),
+        size(c.l2),
+        size(c.l3)
+    )
+}
+
+/// This machine's profile id ([`profile_id`]).
+pub fn current_profile_id() -> String {
+    profile_id(
+        CpuId::current().as_ref(),
+        Caches::current(),
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+    )
+}
+
 /// sysfs's sizes: `32K`, `1024K`, `32M`, or bytes.
 fn parse_size(s: &str) -> Option<u64> {
     let (digits, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
@@ -187,6 +228,37 @@ impl SpeedProbe {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_profile_id_names_the_cpu_its_caches_and_cores_and_tells_l2_sizes_apart() {
+        let cpu = CpuId {
+            vendor: "AuthenticAMD".into(),
+            family: 25,
+            model: 1,
+            stepping: Some(1),
+        };
+        let caches = |l2: u64| Caches {
+            l1d: Some(32 << 10),
+            l1i: Some(32 << 10),
+            l2: Some(l2 << 10),
+            l3: Some(32 << 20),
+        };
+        let small = profile_id(Some(&cpu), Some(caches(512)), 2);
+        assert_eq!(small, "amd-f25m1s1-l1d32k-l2512k-l332m-2c");
+        assert_eq!(
+            profile_id(Some(&cpu), Some(caches(1024)), 2),
+            "amd-f25m1s1-l1d32k-l21m-l332m-2c"
+        );
+        assert_eq!(profile_id(None, None, 4), "x-fx-l1dx-l2x-l3x-4c");
+        let odd = CpuId {
+            vendor: "Some Vendor/1".into(),
+            stepping: None,
+            ..cpu
+        };
+        let id = profile_id(Some(&odd), None, 2);
+        assert_eq!(id, "somevendor1-f25m1sx-l1dx-l2x-l3x-2c");
+        assert!(id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    }
 
     #[test]
     fn cpuinfo_gives_the_first_processors_identity() {

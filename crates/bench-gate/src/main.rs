@@ -10,7 +10,8 @@ use std::process::ExitCode;
 
 use bench_gate::ab::{AbEvent, AbOptions, ab};
 use bench_gate::command::{
-    CalibrateOptions, CheckOptions, Exit, SaveOptions, calibrate_runs, check, save_baseline,
+    CalibrateOptions, CheckOptions, Exit, MachineOptions, SaveOptions, calibrate_runs, check,
+    machine, save_baseline,
 };
 use bench_gate::{GateError, report};
 use clap::{Parser, Subcommand};
@@ -56,6 +57,9 @@ enum Command {
 enum BaselineCommand {
     /// Save the current results as `baselines/NAME.json` (atomically).
     Save(SaveOptions),
+    /// This machine's profile id, or whether a baseline (`--of FILE`) was recorded on a
+    /// machine of this profile (exit 1 when not).
+    Machine(MachineOptions),
 }
 
 /// Whether the terminal table gets colours.
@@ -133,6 +137,13 @@ fn run(cli: Cli) -> Result<Exit, GateError> {
                 saved.path.display()
             );
             Ok(Exit::Pass)
+        }
+        Command::Baseline {
+            command: BaselineCommand::Machine(options),
+        } => {
+            let found = machine(&options)?;
+            println!("{}", found.line());
+            Ok(found.exit())
         }
     }
 }

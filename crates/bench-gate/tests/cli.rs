@@ -168,6 +168,56 @@ fn a_saved_baseline_round_trips_and_judges_the_next_run() {
         .code(2)
         .stdout(predicate::str::contains("incomparable"))
         .stderr(predicate::str::contains("nothing was compared"));
+
+    // One baseline per machine profile: that file is another machine's (exit 1, both
+    // ids named); this machine's own file, NAME-<id>.json, is what --profile NAME takes.
+    gate(tmp.path())
+        .args(["baseline", "machine", "--of", "baselines/ci-2core.json"])
+        .assert()
+        .code(1)
+        .stdout(
+            predicate::str::contains("another machine profile")
+                .and(predicate::str::contains("-64c")),
+        );
+    let id = String::from_utf8(
+        gate(tmp.path())
+            .args(["baseline", "machine"])
+            .assert()
+            .code(0)
+            .get_output()
+            .stdout
+            .clone(),
+    )
+    .unwrap();
+    let id = id.trim();
+    assert!(
+        !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+        "{id:?}"
+    );
+    let mine = format!("ci-2core-{id}");
+    gate(tmp.path())
+        .args(["baseline", "save", "--profile", &mine])
+        .assert()
+        .code(0);
+    gate(tmp.path())
+        .args([
+            "baseline",
+            "machine",
+            "--of",
+            &format!("baselines/{mine}.json"),
+        ])
+        .assert()
+        .code(0);
+    gate(tmp.path())
+        .args(["check", "--profile", "ci-2core"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(format!("{mine}.json")));
+    gate(tmp.path())
+        .args(["baseline", "machine", "--of", "baselines/none.json"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("none.json"));
 }
 
 #[test]

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use super::{Exit, Exports, Inputs, load_policy, parse_source};
 use crate::baseline::{Baseline, Fingerprint};
 use crate::decide::{Decision, decide, scaled};
+use crate::machine::current_profile_id;
 use crate::{GateError, Results, Source, criterion, gungraun};
 
 /// What `check` judges, against what, and what it writes.
@@ -20,7 +21,8 @@ pub struct CheckOptions {
     /// A committed baseline file.
     #[arg(long, conflicts_with = "profile")]
     pub baseline: Option<PathBuf>,
-    /// Shorthand for `--baseline baselines/NAME.json`.
+    /// Shorthand for `--baseline baselines/NAME-<this machine's profile id>.json` when
+    /// that file exists (the refresh's `--per-machine`), else `baselines/NAME.json`.
     #[arg(long)]
     pub profile: Option<String>,
     /// Compare Criterion's `new` results with the baseline saved under this name on
@@ -68,13 +70,20 @@ impl Default for CheckOptions {
 }
 
 impl CheckOptions {
-    /// The committed baseline file: `--baseline`, or `baselines/NAME.json` for
-    /// `--profile NAME`.
+    /// The committed baseline file: `--baseline`, or for `--profile NAME` this
+    /// machine's `baselines/NAME-<profile id>.json` if there is one, else
+    /// `baselines/NAME.json`.
     pub fn baseline_file(&self) -> Option<PathBuf> {
         self.baseline.clone().or_else(|| {
-            self.profile
-                .as_ref()
-                .map(|p| PathBuf::from("baselines").join(format!("{p}.json")))
+            self.profile.as_ref().map(|p| {
+                let dir = PathBuf::from("baselines");
+                let mine = dir.join(format!("{p}-{}.json", current_profile_id()));
+                if mine.is_file() {
+                    mine
+                } else {
+                    dir.join(format!("{p}.json"))
+                }
+            })
         })
     }
 }

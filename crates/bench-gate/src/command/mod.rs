@@ -6,19 +6,22 @@
 //!
 //! - [`check`]: judge a run against a baseline ([`CheckOptions`] → [`CheckOutcome`]);
 //! - [`calibrate_runs`]: noise bands and false alarms from A/A runs;
-//! - [`save_baseline`]: write the current results as a committed baseline.
+//! - [`save_baseline`]: write the current results as a committed baseline;
+//! - [`machine`]: this machine's profile id, and whether a baseline is its profile's.
 //!
 //! Shared here: where a run's results are ([`Inputs`]), the reports a command writes
 //! besides its terminal output ([`Exports`]), and how the policy file is found.
 
 mod calibrate;
 mod check;
+mod machine;
 mod save;
 
 use std::path::{Path, PathBuf};
 
 pub use calibrate::{CalibrateOptions, CalibrateOutcome, SyntheticCheck, calibrate_runs};
 pub use check::{CheckOptions, CheckOutcome, check};
+pub use machine::{MachineOptions, MachineOutcome, machine};
 pub use save::{SaveOptions, SaveOutcome, save_baseline};
 
 use crate::decide::{Decision, Verdict};
