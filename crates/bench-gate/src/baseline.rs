@@ -101,7 +101,7 @@ impl Fingerprint {
             cpu: CpuId::current(),
             caches: Caches::current(),
             speed_probe: Some(SpeedProbe::measure()),
-            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cores: crate::machine::cores(),
             os: format!(
                 "{} {}",
                 read("/proc/sys/kernel/ostype"),

@@ -129,13 +129,14 @@ pub fn profile_id(cpu: Option<&CpuId>, caches: Option<Caches>, cores: usize) -> 
     )
 }
 
+/// The logical cores this process may use.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// This machine's profile id ([`profile_id`]).
 pub fn current_profile_id() -> String {
-    profile_id(
-        CpuId::current().as_ref(),
-        Caches::current(),
-        std::thread::available_parallelism().map_or(1, |n| n.get()),
-    )
+    profile_id(CpuId::current().as_ref(), Caches::current(), cores())
 }
 
 /// sysfs's sizes: `32K`, `1024K`, `32M`, or bytes.

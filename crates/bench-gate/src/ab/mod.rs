@@ -509,7 +509,7 @@ fn keep_runs(
     for side in sides {
         let from = scratch.join(side.name);
         if from.exists() {
-            copy_tree(&from, &partial.join(side.name))?;
+            reuse::copy_tree(&from, &partial.join(side.name))?;
         }
     }
     let binaries = |side: &Side| -> serde_json::Value {
@@ -541,21 +541,6 @@ fn keep_runs(
     )
     .map_err(|e| GateError::io(&path, e))?;
     std::fs::rename(&partial, keep).map_err(|e| GateError::io(keep, e))
-}
-
-/// Copies the directory tree `from` to `to`.
-fn copy_tree(from: &Path, to: &Path) -> Result<(), GateError> {
-    std::fs::create_dir_all(to).map_err(|e| GateError::io(to, e))?;
-    for entry in std::fs::read_dir(from).map_err(|e| GateError::io(from, e))? {
-        let entry = entry.map_err(|e| GateError::io(from, e))?;
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_tree(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target).map_err(|e| GateError::io(&target, e))?;
-        }
-    }
-    Ok(())
 }
 
 impl AbOutcome {

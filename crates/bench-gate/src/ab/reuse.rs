@@ -128,15 +128,7 @@ impl Sources {
             if last.blobs.get(path) != Some(blob) {
                 continue;
             }
-            let file = root.join(path);
-            // A symlink or a submodule entry has no file of its own to date back.
-            let Ok(handle) = File::open(&file) else {
-                continue;
-            };
-            if handle.metadata().is_ok_and(|m| m.is_file()) {
-                handle
-                    .set_modified(old)
-                    .map_err(|e| GateError::io(&file, e))?;
+            if date(&root.join(path), old)? {
                 restored += 1;
             }
         }
@@ -179,15 +171,7 @@ impl Sources {
         std::fs::rename(&partial, &to_profile).map_err(|e| GateError::io(&to_profile, e))?;
         let now = SystemTime::now();
         for path in self.blobs.keys() {
-            let file = root.join(path);
-            let Ok(handle) = File::options().write(true).open(&file) else {
-                continue;
-            };
-            if handle.metadata().is_ok_and(|m| m.is_file()) {
-                handle
-                    .set_modified(now)
-                    .map_err(|e| GateError::io(&file, e))?;
-            }
+            date(&root.join(path), now)?;
         }
         Ok(Some(bytes))
     }
@@ -198,9 +182,25 @@ impl Sources {
     }
 }
 
-/// Copies the tree `from` to `to` (which must not exist), keeping every file's mtime
-/// (cargo judges freshness by them) and permissions; returns the bytes copied.
-fn copy_tree(from: &Path, to: &Path) -> Result<u64, GateError> {
+/// Sets the mtime of the regular file `file` to `time`; `false` when there is no such
+/// file (a symlink or a submodule entry has no file of its own to date).
+fn date(file: &Path, time: SystemTime) -> Result<bool, GateError> {
+    let Ok(handle) = File::open(file) else {
+        return Ok(false);
+    };
+    if !handle.metadata().is_ok_and(|m| m.is_file()) {
+        return Ok(false);
+    }
+    handle
+        .set_modified(time)
+        .map_err(|e| GateError::io(file, e))?;
+    Ok(true)
+}
+
+/// Copies the tree `from` to `to`, keeping every file's mtime (cargo judges freshness
+/// by them) and permissions; returns the bytes copied. Symlinks and special files are
+/// skipped (neither a cargo profile directory nor Criterion's output holds any).
+pub fn copy_tree(from: &Path, to: &Path) -> Result<u64, GateError> {
     std::fs::create_dir_all(to).map_err(|e| GateError::io(to, e))?;
     let mut bytes = 0;
     let entries = std::fs::read_dir(from).map_err(|e| GateError::io(from, e))?;
@@ -216,13 +216,8 @@ fn copy_tree(from: &Path, to: &Path) -> Result<u64, GateError> {
                 .metadata()
                 .and_then(|m| m.modified())
                 .map_err(|e| GateError::io(&src, e))?;
-            File::options()
-                .write(true)
-                .open(&dst)
-                .and_then(|f| f.set_modified(mtime))
-                .map_err(|e| GateError::io(&dst, e))?;
+            date(&dst, mtime)?;
         }
-        // Cargo's profile directory holds no symlinks of its own; anything else is skipped.
     }
     Ok(bytes)
 }
