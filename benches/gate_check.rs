@@ -8,12 +8,18 @@
 //! - `gate/check/200x100`: the library's `check` itself, as `bench-gate check
 //!   --criterion-baseline base` runs it: load the policy and both Criterion trees from
 //!   disk (1 200 JSON files), then decide; no report is written.
+//! - `gate/history_check/500x200`: `bench-gate history check` over a history of 500
+//!   benchmarks × 200 runs (`bench_gate::synthetic::history_runs`: 1 % noise, 1 % of runs
+//!   at 2×, a +3 % step in every tenth series): read the file, find every change point
+//!   on all cores; no report is written. Its absolute rule: at most 2 s. Full mode
+//!   only: one iteration takes a good part of a second, which in quick mode (and in
+//!   every round of `bench-gate ab`) would cost more than the rest of the file.
 //!
 //! Quick mode (CI): `ORCHBENCH_QUICK=1 cargo bench --bench gate_check`.
 
-use bench_gate::command::{CheckOptions, Inputs, check};
+use bench_gate::command::{CheckHistoryOptions, CheckOptions, Inputs, check, check_history};
 use bench_gate::decide::{decide, scaled};
-use bench_gate::synthetic::{wall_time_results, write_criterion_tree};
+use bench_gate::synthetic::{history_runs, wall_time_results, write_criterion_tree};
 use bench_gate::thresholds::Policy;
 use bench_gate::{Exit, Source};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -51,6 +57,37 @@ fn gate(c: &mut Criterion) {
     assert_eq!(first.exit(), Exit::Pass, "a 2 % change is no regression");
     group.bench_function("check/200x100", |b| {
         b.iter(|| check(&options).expect("checks"))
+    });
+    if orchbench_benches::BenchProfile::from_env() == orchbench_benches::BenchProfile::QUICK {
+        group.finish();
+        return;
+    }
+    let file = dir.path().join("history.jsonl");
+    let lines: Vec<String> = history_runs(500, 200, DEFAULT_SEED)
+        .iter()
+        .map(|run| serde_json::to_string(run).expect("serialisable") + "\n")
+        .collect();
+    std::fs::write(&file, lines.concat()).expect("write");
+    let history = CheckHistoryOptions {
+        file,
+        since: None,
+        skip_bad: false,
+        max_p: 0.001,
+        min_segment: 5,
+        permutations: 999,
+        json: None,
+        markdown: None,
+    };
+    let found = check_history(&history).expect("checks the history");
+    assert_eq!(found.checked.judged, 500);
+    assert!(
+        found.checked.found.len() >= 45,
+        "the steps are found: {}",
+        found.checked.found.len()
+    );
+    group.sample_size(10);
+    group.bench_function("history_check/500x200", |b| {
+        b.iter(|| check_history(&history).expect("checks the history"))
     });
     group.finish();
 }

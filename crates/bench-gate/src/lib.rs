@@ -14,18 +14,22 @@
 //! - output: [`report`] (terminal table, markdown, JSON, JUnit), written atomically by
 //!   [`fsutil`].
 //!
-//! [`command`] holds the commands (`check`, `calibrate`, `baseline save`), each one
-//! options struct in and one outcome out. [`synthetic`] generates inputs for testing
+//! [`command`] holds the commands (`check`, `calibrate`, `baseline save`, `history`),
+//! each one options struct in and one outcome out. [`history`] is the benchmark
+//! history store (JSON lines, one run each), judged over time by [`changepoint`]
+//! (E-Divisive means, pure). [`synthetic`] generates inputs for testing
 //! and timing the gate itself. Every error names the file, the benchmark and the field.
 
 pub mod ab;
 pub mod baseline;
 pub mod calibrate;
+pub mod changepoint;
 pub mod command;
 pub mod criterion;
 pub mod decide;
 pub mod fsutil;
 pub mod gungraun;
+pub mod history;
 pub mod machine;
 pub mod model;
 pub mod paired;
@@ -84,6 +88,14 @@ pub enum GateError {
     /// failed, or it was interrupted; the message says which side and what.
     #[error("{0}")]
     Ab(String),
+    /// A history file is missing, empty, or has a line that is not a run.
+    #[error("{path}: {detail}")]
+    History {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the line.
+        detail: String,
+    },
     /// The thresholds file is invalid.
     #[error("{path}: {detail}")]
     Thresholds {

@@ -10,8 +10,8 @@ use std::process::ExitCode;
 
 use bench_gate::ab::{AbEvent, AbOptions, ab};
 use bench_gate::command::{
-    CalibrateOptions, CheckOptions, Exit, MachineOptions, SaveOptions, calibrate_runs, check,
-    machine, save_baseline,
+    AppendOptions, CalibrateOptions, CheckHistoryOptions, CheckOptions, Exit, MachineOptions,
+    SaveOptions, append, calibrate_runs, check, check_history, machine, save_baseline,
 };
 use bench_gate::{GateError, report};
 use clap::{Parser, Subcommand};
@@ -51,6 +51,20 @@ enum Command {
         #[command(subcommand)]
         command: BaselineCommand,
     },
+    /// The benchmark history: append a run, find its change points.
+    History {
+        #[command(subcommand)]
+        command: HistoryCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum HistoryCommand {
+    /// Append the current results as one run (one JSON line, atomically).
+    Append(AppendOptions),
+    /// Change points of every benchmark's series per machine (E-Divisive means); exit 1
+    /// for a regression after `--since`.
+    Check(CheckHistoryOptions),
 }
 
 #[derive(Subcommand)]
@@ -144,6 +158,32 @@ fn run(cli: Cli) -> Result<Exit, GateError> {
             let found = machine(&options)?;
             println!("{}", found.line());
             Ok(found.exit())
+        }
+        Command::History { command } => run_history(command),
+    }
+}
+
+/// The history commands: print what was done or found, return its exit code.
+fn run_history(command: HistoryCommand) -> Result<Exit, GateError> {
+    match command {
+        HistoryCommand::Append(options) => {
+            let added = append(&options)?;
+            println!(
+                "bench-gate: appended {} benchmarks of {} ({}) to {}",
+                added.benchmarks,
+                options.commit,
+                added.machine,
+                options.file.display()
+            );
+            Ok(Exit::Pass)
+        }
+        HistoryCommand::Check(options) => {
+            let outcome = check_history(&options)?;
+            for warning in &outcome.warnings {
+                eprintln!("warning: {warning}");
+            }
+            print!("{}", outcome.text());
+            Ok(outcome.exit())
         }
     }
 }

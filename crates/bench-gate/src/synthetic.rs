@@ -114,6 +114,45 @@ pub fn write_criterion_tree(dir: &Path, results: &Results, which: &str) -> std::
     Ok(())
 }
 
+/// A generated benchmark history: `benchmarks` series (`synthetic/bench_<i>`, levels
+/// 1 µs–1 ms) over `runs` runs on one machine, with 1 % lognormal noise, 1 % of runs at
+/// 2× (a noisy neighbour), and a +3 % step at a random run in every tenth series; the
+/// same arguments always give the same history.
+pub fn history_runs(benchmarks: usize, runs: usize, seed: u64) -> Vec<crate::history::Run> {
+    let mut rng = Noise::new(seed);
+    let series: Vec<(f64, Option<usize>)> = (0..benchmarks)
+        .map(|i| {
+            let level = 1e3 * 1e3f64.powf(rng.unit());
+            let step =
+                (i % 10 == 0).then(|| 5 + (rng.unit() * (runs.saturating_sub(10)) as f64) as usize);
+            (level, step)
+        })
+        .collect();
+    (0..runs)
+        .map(|r| crate::history::Run {
+            commit: format!("{r:040x}"),
+            date: crate::baseline::rfc3339(1_780_000_000 + 86_400 * r as u64),
+            machine: "synthetic".into(),
+            values: series
+                .iter()
+                .enumerate()
+                .map(|(i, &(level, step))| {
+                    let mut v = level * (0.01 * rng.normal()).exp();
+                    if step.is_some_and(|s| r >= s) {
+                        v *= 1.03;
+                    }
+                    if rng.unit() < 0.01 {
+                        v *= 2.0;
+                    }
+                    (format!("synthetic/bench_{i:04}"), v)
+                })
+                .collect(),
+            units: Default::default(),
+            directions: Default::default(),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

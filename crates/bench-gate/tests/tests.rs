@@ -4,4 +4,5 @@
 
 mod ab;
 mod cli;
+mod history;
 mod util;

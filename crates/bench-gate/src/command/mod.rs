@@ -14,6 +14,7 @@
 
 mod calibrate;
 mod check;
+mod history;
 mod machine;
 mod save;
 
@@ -21,6 +22,9 @@ use std::path::{Path, PathBuf};
 
 pub use calibrate::{CalibrateOptions, CalibrateOutcome, SyntheticCheck, calibrate_runs};
 pub use check::{CheckOptions, CheckOutcome, check};
+pub use history::{
+    AppendOptions, Appended, CheckHistoryOptions, HistoryOutcome, append, check_history,
+};
 pub use machine::{MachineOptions, MachineOutcome, machine};
 pub use save::{SaveOptions, SaveOutcome, save_baseline};
 

@@ -1,0 +1,275 @@
+//! `bench-gate history append` and `history check`: one run of the suite onto the
+//! history file, and the change points of every benchmark's series with the reports
+//! (JSON, markdown) and the exit code: 1 for a regression change point after `--since`,
+//! 0 otherwise, 2 when nothing could be judged.
+
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use super::{Exit, Inputs};
+use crate::GateError;
+use crate::baseline::rfc3339;
+use crate::changepoint::Config;
+use crate::fsutil::write_atomic;
+use crate::history::{self, Checked, Found, Movement, Run};
+use crate::machine::current_profile_id;
+
+/// `history append`: which run, and from where.
+#[derive(Clone, Debug, PartialEq, clap::Args)]
+pub struct AppendOptions {
+    /// The history file (JSON lines; created when missing).
+    #[arg(long)]
+    pub file: PathBuf,
+    /// The commit the results are of.
+    #[arg(long)]
+    pub commit: String,
+    /// When the run was (RFC 3339; default: now).
+    #[arg(long)]
+    pub date: Option<String>,
+    /// The machine (default: this machine's profile id, `bench-gate baseline machine`).
+    #[arg(long)]
+    pub machine: Option<String>,
+    /// Where the run's results are.
+    #[command(flatten)]
+    pub inputs: Inputs,
+}
+
+/// What `history append` added.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Appended {
+    /// The run's benchmarks.
+    pub benchmarks: usize,
+    /// The machine it was recorded for.
+    pub machine: String,
+}
+
+/// Appends the current results (as `check` reads them) as one run.
+pub fn append(options: &AppendOptions) -> Result<Appended, GateError> {
+    let date = match &options.date {
+        Some(d) if history::is_rfc3339(d) => d.clone(),
+        Some(d) => {
+            return Err(GateError::History {
+                path: options.file.clone(),
+                detail: format!("--date {d:?}: not an RFC 3339 date-time (2026-12-02T01:02:03Z)"),
+            });
+        }
+        None => rfc3339(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        ),
+    };
+    if options.commit.trim().is_empty() {
+        return Err(GateError::History {
+            path: options.file.clone(),
+            detail: "--commit is empty".into(),
+        });
+    }
+    let results = options.inputs.load("new")?;
+    let machine = options.machine.clone().unwrap_or_else(current_profile_id);
+    let run = Run::of(&results, &options.commit, &date, &machine);
+    history::append(&options.file, &run)?;
+    Ok(Appended {
+        benchmarks: run.values.len(),
+        machine,
+    })
+}
+
+/// `history check`: what to read, how to judge, what to write.
+#[derive(Clone, Debug, PartialEq, clap::Args)]
+pub struct CheckHistoryOptions {
+    /// The history file.
+    #[arg(long)]
+    pub file: PathBuf,
+    /// Fail (exit 1) only for regression change points after this commit (default:
+    /// anywhere in the history).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Read past lines that are not runs, with a warning, instead of stopping.
+    #[arg(long)]
+    pub skip_bad: bool,
+    /// The largest permutation p-value a change point may have.
+    #[arg(long, default_value_t = 0.001)]
+    pub max_p: f64,
+    /// The fewest runs on either side of a change point.
+    #[arg(long, default_value_t = 5)]
+    pub min_segment: usize,
+    /// Permutations per test.
+    #[arg(long, default_value_t = 999)]
+    pub permutations: usize,
+    /// Also write the change points as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Also write a markdown report here.
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
+}
+
+/// What `history check` found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HistoryOutcome {
+    /// The change points and the series too short to judge.
+    pub checked: Checked,
+    /// What reading the file left out or replaced.
+    pub warnings: Vec<String>,
+    /// The regressions that count for the exit code (after `--since`).
+    pub failing: Vec<Found>,
+    /// The runs read.
+    pub runs: usize,
+}
+
+impl HistoryOutcome {
+    /// 2 when no series could be judged, 1 for a regression after `--since`, else 0.
+    pub fn exit(&self) -> Exit {
+        if self.checked.judged == 0 {
+            Exit::CannotJudge
+        } else if !self.failing.is_empty() {
+            Exit::Critical
+        } else {
+            Exit::Pass
+        }
+    }
+
+    /// The terminal report: a summary line and one line per change point.
+    pub fn text(&self) -> String {
+        let mut out = format!(
+            "history: {} runs, {} series judged, {} too short, {} change points ({} regressions counted)\n",
+            self.runs,
+            self.checked.judged,
+            self.checked.too_short.len(),
+            self.checked.found.len(),
+            self.failing.len()
+        );
+        for f in &self.checked.found {
+            out.push_str(&format!(
+                "  {:<11} {} [{}] at {} (run {}): {:+.2} %, p {:.4}\n",
+                movement(f.direction),
+                f.id,
+                f.machine,
+                f.commit,
+                f.index,
+                100.0 * f.change,
+                f.p
+            ));
+        }
+        for (id, machine, runs) in &self.checked.too_short {
+            out.push_str(&format!("  too short   {id} [{machine}]: {runs} runs\n"));
+        }
+        out
+    }
+
+    /// The JSON report: `{"change_points": [...], "too_short": [...], ...}`.
+    pub fn json(&self) -> String {
+        let report = json!({
+            "change_points": self.checked.found,
+            "too_short": self.checked.too_short.iter().map(|(id, machine, runs)| {
+                json!({"id": id, "machine": machine, "runs": runs})
+            }).collect::<Vec<_>>(),
+            "judged": self.checked.judged,
+            "runs": self.runs,
+            "failing": self.failing.len(),
+            "warnings": self.warnings,
+        });
+        serde_json::to_string_pretty(&report).expect("serialisable") + "\n"
+    }
+
+    /// The markdown report: a table of the change points.
+    pub fn markdown(&self) -> String {
+        let mut out = format!(
+            "## Benchmark history: {} change points\n\n{} runs, {} series judged, {} too short.\n\n",
+            self.checked.found.len(),
+            self.runs,
+            self.checked.judged,
+            self.checked.too_short.len()
+        );
+        if !self.checked.found.is_empty() {
+            out.push_str(
+                "| benchmark | machine | first run after | change | before | after | p |\n",
+            );
+            out.push_str("| --- | --- | --- | ---: | ---: | ---: | ---: |\n");
+            for f in &self.checked.found {
+                out.push_str(&format!(
+                    "| {} `{}` | {} | `{}` (run {}) | {:+.2} % | {:.6} | {:.6} | {:.4} |\n",
+                    movement(f.direction),
+                    f.id,
+                    f.machine,
+                    f.commit,
+                    f.index,
+                    100.0 * f.change,
+                    f.before,
+                    f.after,
+                    f.p
+                ));
+            }
+        }
+        out
+    }
+}
+
+fn movement(m: Movement) -> &'static str {
+    match m {
+        Movement::Regression => "regression",
+        Movement::Improvement => "improvement",
+    }
+}
+
+/// Reads the history, judges every series, writes the reports asked for.
+pub fn check_history(options: &CheckHistoryOptions) -> Result<HistoryOutcome, GateError> {
+    let config = Config {
+        max_p: options.max_p,
+        permutations: options.permutations,
+        min_segment: options.min_segment,
+        ..Config::default()
+    };
+    if let Some(problem) = config.problem() {
+        return Err(GateError::History {
+            path: options.file.clone(),
+            detail: format!("bad option: {problem}"),
+        });
+    }
+    let read = history::load(&options.file, options.skip_bad)?;
+    let since = match &options.since {
+        None => None,
+        Some(c) => Some(
+            read.runs
+                .iter()
+                .position(|(_, r)| {
+                    r.commit == *c || (c.len() >= 7 && r.commit.starts_with(c.as_str()))
+                })
+                .ok_or_else(|| GateError::History {
+                    path: options.file.clone(),
+                    detail: format!("--since {c}: no run of that commit in the history"),
+                })?,
+        ),
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let checked = history::check(&history::series(&read), &config, threads);
+    // A change counts when its first run after comes after the --since commit.
+    let order: std::collections::HashMap<&str, usize> = read
+        .runs
+        .iter()
+        .enumerate()
+        .map(|(i, (_, r))| (r.commit.as_str(), i))
+        .collect();
+    let failing = checked
+        .found
+        .iter()
+        .filter(|f| f.direction == Movement::Regression)
+        .filter(|f| since.is_none_or(|s| order.get(f.commit.as_str()).is_some_and(|&i| i > s)))
+        .cloned()
+        .collect();
+    let outcome = HistoryOutcome {
+        checked,
+        warnings: read.warnings,
+        failing,
+        runs: read.runs.len(),
+    };
+    if let Some(path) = &options.json {
+        write_atomic(path, outcome.json().as_bytes())?;
+    }
+    if let Some(path) = &options.markdown {
+        write_atomic(path, outcome.markdown().as_bytes())?;
+    }
+    Ok(outcome)
+}
