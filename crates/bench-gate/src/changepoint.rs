@@ -140,7 +140,11 @@ pub fn detect(values: &[f64], config: &Config) -> Vec<ChangePoint> {
                 Some((_, c)) => *c,
                 None => {
                     let c = window
-                        .best_split(&window.identity(), config.min_segment)
+                        .best_split(
+                            &window.identity(),
+                            config.min_segment,
+                            &mut Scratch::default(),
+                        )
                         .map(|(t, q)| (t + a, q));
                     memo.push(((a, b), c));
                     c
@@ -252,11 +256,12 @@ fn permutation_p(windows: &[Window], observed: f64, config: &Config, rng: &mut S
     let mut orders: Vec<Vec<usize>> = windows.iter().map(Window::identity).collect();
     let total = config.permutations as f64 + 1.0;
     let mut exceed = 0usize;
+    let mut scratch = Scratch::default();
     for _ in 0..config.permutations {
         let mut largest = f64::NEG_INFINITY;
         for (window, order) in windows.iter().zip(&mut orders) {
             shuffle(order, rng);
-            if let Some((_, q)) = window.best_split(order, config.min_segment) {
+            if let Some((_, q)) = window.best_split(order, config.min_segment, &mut scratch) {
                 largest = largest.max(q);
             }
         }
@@ -277,6 +282,14 @@ fn shuffle(order: &mut [usize], rng: &mut SplitMix64) {
         let j = ((rng.next_u64() as u128 * (i as u128 + 1)) >> 64) as usize;
         order.swap(i, j);
     }
+}
+
+/// The Fenwick tree's arrays (counts and sums by rank), reused from one permutation to
+/// the next so the permutation loop does not allocate.
+#[derive(Default)]
+struct Scratch {
+    count: Vec<u32>,
+    sum: Vec<f64>,
 }
 
 /// One segment, with what every split's statistic needs precomputed.
@@ -323,13 +336,21 @@ impl Window {
 
     /// The split (index of the first value after it, within the segment) that maximises
     /// the statistic when the values are taken in `order`, and that statistic.
-    fn best_split(&self, order: &[usize], min_segment: usize) -> Option<(usize, f64)> {
+    fn best_split(
+        &self,
+        order: &[usize],
+        min_segment: usize,
+        scratch: &mut Scratch,
+    ) -> Option<(usize, f64)> {
         let n = order.len();
         if n < 2 * min_segment {
             return None;
         }
-        let mut count = vec![0u32; n + 1];
-        let mut sum = vec![0.0f64; n + 1];
+        let Scratch { count, sum } = scratch;
+        count.clear();
+        count.resize(n + 1, 0);
+        sum.clear();
+        sum.resize(n + 1, 0.0);
         let (mut within_x, mut dist_x, mut sum_x) = (0.0, 0.0, 0.0);
         let mut best: Option<(usize, f64)> = None;
         let nf = n as f64;
@@ -420,7 +441,7 @@ mod tests {
                 .map(|t| (t, q_direct(&z, t)))
                 .max_by(|a, b| a.1.total_cmp(&b.1))
                 .unwrap();
-            let (t, q) = w.best_split(&order, 3).unwrap();
+            let (t, q) = w.best_split(&order, 3, &mut Scratch::default()).unwrap();
             assert_eq!(t, best_t);
             assert!(
                 (q - best_q).abs() < 1e-9 * best_q.abs().max(1.0),
