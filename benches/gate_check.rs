@@ -77,6 +77,8 @@ fn gate(c: &mut Criterion) {
         permutations: 999,
         json: None,
         markdown: None,
+        html: None,
+        verdict: None,
     };
     let found = check_history(&history).expect("checks the history");
     assert_eq!(found.checked.judged, 500);

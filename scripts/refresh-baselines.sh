@@ -14,7 +14,7 @@
 # machine`) is refused, exit 2, rather than replaced by this machine's numbers.
 #
 # Usage: scripts/refresh-baselines.sh [--profile NAME] [--per-machine] [--replace-machine]
-#                                     [--quick] [--runs N] [--keep DIR]
+#                                     [--quick] [--runs N] [--keep DIR] [--filter REGEX]
 #   --profile NAME  the runner profile (default: $ORCHBENCH_PROFILE, else linux-2core-quick)
 #   --per-machine   the file is NAME-<this machine's profile id>.json, so every machine
 #                   profile a runner label lands on keeps a baseline of its own (the
@@ -26,11 +26,15 @@
 #                   that switch between speeds from run to run (docs/gate.md: with
 #                   fewer than ~10, rare slow modes escape calibration)
 #   --keep DIR      keep the runs (DIR/run1 …) and the noise bands for later analysis
+#   --filter REGEX  only the Criterion benchmarks matching REGEX (`cargo bench -- REGEX`),
+#                   plus the whole instruction-count bench: a baseline of a part of the
+#                   suite (the workflow's test in .ci/run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 profile="${ORCHBENCH_PROFILE:-linux-2core-quick}"
 keep=""
+filter=""
 runs=10
 per_machine=0
 replace_machine=0
@@ -42,7 +46,8 @@ while [[ $# -gt 0 ]]; do
     --quick) export ORCHBENCH_QUICK=1; shift ;;
     --keep) keep="${2:?--keep needs a directory}"; shift 2 ;;
     --runs) runs="${2:?--runs needs a count}"; shift 2 ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    --filter) filter="${2:?--filter needs a regex}"; shift 2 ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "refresh-baselines: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -57,7 +62,9 @@ fi
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-gate=target/release/bench-gate
+# Cargo's target directory: CARGO_TARGET_DIR when set, as cargo and Criterion use it.
+target="${CARGO_TARGET_DIR:-target}"
+gate="$target/release/bench-gate"
 cargo build --locked --release --bin bench-gate
 
 if (( per_machine )); then
@@ -79,11 +86,16 @@ fi
 
 run_suite() {
   # A fresh tree per run, so benchmarks removed since the last refresh do not linger.
-  rm -rf target/criterion target/perf target/gungraun
-  GUNGRAUN_SAVE_SUMMARY=json cargo bench --locked
-  cp -r target/criterion "$work/$1"
+  rm -rf "$target/criterion" "$target/perf" "$target/gungraun"
+  if [[ -n "$filter" ]]; then
+    GUNGRAUN_SAVE_SUMMARY=json cargo bench --locked -- "$filter"
+    GUNGRAUN_SAVE_SUMMARY=json cargo bench --locked --bench instructions
+  else
+    GUNGRAUN_SAVE_SUMMARY=json cargo bench --locked
+  fi
+  cp -r "$target/criterion" "$work/$1"
   for kind in perf gungraun; do
-    if [[ -d "target/$kind" ]]; then cp -r "target/$kind" "$work/$1-$kind"; else mkdir -p "$work/$1-$kind"; fi
+    if [[ -d "$target/$kind" ]]; then cp -r "$target/$kind" "$work/$1-$kind"; else mkdir -p "$work/$1-$kind"; fi
   done
 }
 

@@ -306,7 +306,11 @@ struct Window {
 
 impl Window {
     fn new(logs: &[f64]) -> Window {
-        let z = logs.to_vec();
+        // Distances do not change with a shift; measured from one of the values, equal
+        // values (an instruction count that did not move) are exactly 0 and so are all
+        // their distances, instead of rounding residues that a permutation could rank.
+        let centre = median(logs);
+        let z: Vec<f64> = logs.iter().map(|v| v - centre).collect();
         let n = z.len();
         let mut by_value: Vec<usize> = (0..n).collect();
         by_value.sort_by(|&a, &b| z[a].total_cmp(&z[b]));
@@ -458,6 +462,19 @@ mod tests {
         assert!(found[0].index.abs_diff(63) <= 1, "{found:?}");
         assert!((found[0].change - 0.03).abs() < 0.01, "{found:?}");
         assert!(found[0].p <= 0.001);
+    }
+
+    #[test]
+    fn exact_counts_change_only_where_they_move() {
+        // Instruction counts: the same number run after run, then one step.
+        let flat = vec![54_007.0; 200];
+        assert_eq!(detect(&flat, &Config::default()), vec![]);
+        let mut step = flat.clone();
+        step[120..].iter_mut().for_each(|v| *v = 55_627.0);
+        let found = detect(&step, &Config::default());
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].index, 120);
+        assert!((found[0].change - 0.03).abs() < 1e-3);
     }
 
     #[test]

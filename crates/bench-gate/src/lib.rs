@@ -17,19 +17,22 @@
 //! [`command`] holds the commands (`check`, `calibrate`, `baseline save`, `history`),
 //! each one options struct in and one outcome out. [`history`] is the benchmark
 //! history store (JSON lines, one run each), judged over time by [`changepoint`]
-//! (E-Divisive means, pure). [`synthetic`] generates inputs for testing
+//! (E-Divisive means, pure) and drawn by [`html`] as one self-contained page of
+//! [`chart`]s (plotters' SVG backend). [`synthetic`] generates inputs for testing
 //! and timing the gate itself. Every error names the file, the benchmark and the field.
 
 pub mod ab;
 pub mod baseline;
 pub mod calibrate;
 pub mod changepoint;
+pub mod chart;
 pub mod command;
 pub mod criterion;
 pub mod decide;
 pub mod fsutil;
 pub mod gungraun;
 pub mod history;
+pub mod html;
 pub mod machine;
 pub mod model;
 pub mod paired;

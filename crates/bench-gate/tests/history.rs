@@ -141,8 +141,32 @@ fn since_counts_only_regressions_after_it_and_improvements_never_fail() {
     assert_eq!(code, 1);
     assert_eq!(report["change_points"][0]["commit"], "c12");
     assert_eq!(report["change_points"][0]["direction"], "regression");
-    assert_eq!(check_json(&file, &["--since", "c12"]).0, 0);
-    assert_eq!(check_json(&file, &["--since", "c11"]).0, 1);
+    let (code, after) = check_json(&file, &["--since", "c12"]);
+    assert_eq!(code, 0);
+    assert_eq!(after["since_change_points"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        after["change_points"].as_array().unwrap().len(),
+        1,
+        "all are still listed"
+    );
+    let (code, after) = check_json(&file, &["--since", "c11"]);
+    assert_eq!(code, 1);
+    assert_eq!(after["since"], "c11");
+    assert_eq!(after["since_change_points"][0]["commit"], "c12");
+    // The markdown report lists what came after --since, and counts the rest.
+    let md = tmp.path().join("since.md");
+    gate(tmp.path())
+        .args(["history", "check", "--since", "c12", "--file"])
+        .arg(&file)
+        .arg("--markdown")
+        .arg(&md)
+        .assert()
+        .code(0);
+    let text = std::fs::read_to_string(&md).unwrap();
+    assert!(
+        text.contains("0 change points since `c12`") && text.contains("1 change points before"),
+        "{text}"
+    );
     let faster: Vec<f64> = steps.iter().map(|v| 1e4 / v).collect();
     let file = one_series(tmp.path(), &faster);
     let (code, report) = check_json(&file, &[]);
@@ -217,4 +241,108 @@ fn bad_histories_get_a_message_naming_the_file_and_line_and_exit_2() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--date \"yesterday\""));
+}
+
+#[test]
+fn the_html_report_has_a_chart_per_series_and_the_latest_verdict() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("history.jsonl");
+    let none = tmp.path().join("none");
+    // Twelve runs of real Criterion and gungraun output: every value the same each run
+    // (an instruction count does not move), so no change point anywhere.
+    for run in 0..12 {
+        gate(tmp.path())
+            .args(["history", "append", "--machine", "box", "--file"])
+            .arg(&file)
+            .args(["--commit", &format!("commit{run:02}")])
+            .args(["--date", &format!("2026-12-{:02}T00:00:00Z", run + 1)])
+            .arg("--criterion-dir")
+            .arg(fixtures_dir().join("criterion"))
+            .arg("--gungraun-dir")
+            .arg(fixtures_dir().join("gungraun"))
+            .arg("--perf-dir")
+            .arg(&none)
+            .assert()
+            .success();
+    }
+    // The latest verdict: `check` of the same Criterion tree against its saved baseline.
+    let verdict = tmp.path().join("verdict.json");
+    gate(tmp.path())
+        .args([
+            "check",
+            "--no-color",
+            "--criterion-baseline",
+            "before",
+            "--criterion-dir",
+        ])
+        .arg(fixtures_dir().join("criterion"))
+        .arg("--gungraun-dir")
+        .arg(&none)
+        .arg("--perf-dir")
+        .arg(&none)
+        .arg("--json")
+        .arg(&verdict)
+        .assert()
+        .success();
+    let page = tmp.path().join("report/history.html");
+    std::fs::create_dir_all(page.parent().unwrap()).unwrap();
+    let (code, report) = check_json(
+        &file,
+        &[
+            "--html",
+            page.to_str().unwrap(),
+            "--verdict",
+            verdict.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(
+        report["change_points"].as_array().unwrap().len(),
+        0,
+        "{report}"
+    );
+    let series = report["judged"].as_u64().unwrap();
+    assert!(series >= 3, "{report}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert_eq!(
+        html.matches("<figure class=\"chart").count() as u64,
+        series,
+        "one chart per series"
+    );
+    assert!(
+        html.contains("instructions/model/mmc.solve_c_1_to_64") || html.contains("instructions/")
+    );
+    assert!(html.contains("<h2>Latest verdict</h2>") && html.contains("graph_planning/plan/100"));
+    assert!(
+        html.contains("latest verdict: unchanged"),
+        "each chart shows its verdict"
+    );
+    assert!(
+        !html.contains("https://") && !html.contains("src=\""),
+        "nothing is fetched"
+    );
+
+    // A verdict file that is not JSON: exit 2, naming it, and no page is written.
+    let bad = tmp.path().join("bad-verdict.json");
+    std::fs::write(&bad, "{\"comparisons\": [").unwrap();
+    let other = tmp.path().join("other.html");
+    gate(tmp.path())
+        .args(["history", "check", "--file"])
+        .arg(&file)
+        .arg("--html")
+        .arg(&other)
+        .arg("--verdict")
+        .arg(&bad)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad-verdict.json"));
+    assert!(!other.exists());
+    // --verdict without --html is a usage error.
+    gate(tmp.path())
+        .args(["history", "check", "--file"])
+        .arg(&file)
+        .arg("--verdict")
+        .arg(&verdict)
+        .assert()
+        .code(2);
 }

@@ -15,7 +15,8 @@
 //! - `worker` (the distributed worker, [`distributed`]).
 //!
 //! Load drivers: [`open_loop`] (scheduled arrivals, latency from the intended arrival).
-//! Any run can serve live Prometheus metrics ([`live`]); charts are drawn by [`svg`].
+//! Any run can serve live Prometheus metrics ([`live`]); charts are drawn by
+//! `bench_gate::chart` (plotters' SVG backend), the same as the gate's history report.
 
 pub mod distributed;
 pub mod live;
@@ -24,7 +25,6 @@ pub mod model;
 pub mod open_loop;
 pub mod profile;
 pub mod rate_scenarios;
-pub mod svg;
 pub mod tools;
 pub mod workflow;
 

@@ -6,11 +6,12 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use bench_gate::chart;
 use bench_gate::fsutil::write_atomic;
 use orchbench::queueing::{self, QueueingError};
 use serde::Serialize;
 
-use crate::{Console, PerfError, svg, write_json_noted};
+use crate::{Console, PerfError, write_json_noted};
 
 /// `perf-test model`'s inputs (its flags).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, clap::Args)]
@@ -202,16 +203,17 @@ impl ModelReport {
         ];
         let mut written = Vec::new();
         for (file, title, y_label, pts) in charts {
-            let chart = svg::line_chart(
+            let chart = chart::line_chart(
                 &title,
                 "workers",
                 y_label,
                 true,
-                &[svg::Series {
+                &[chart::Line {
                     name: "model".into(),
                     points: pts,
                 }],
-            );
+            )
+            .map_err(|e| PerfError::Run(format!("{}: {e}", dir.join(file).display())))?;
             let path = dir.join(file);
             write_atomic(&path, chart.as_bytes())?;
             written.push(path);

@@ -1,6 +1,6 @@
 //! `bench-gate history append` and `history check`: one run of the suite onto the
 //! history file, and the change points of every benchmark's series with the reports
-//! (JSON, markdown) and the exit code: 1 for a regression change point after `--since`,
+//! (JSON, markdown, the HTML page of [`html`]) and the exit code: 1 for a regression change point after `--since`,
 //! 0 otherwise, 2 when nothing could be judged.
 
 use std::path::PathBuf;
@@ -13,6 +13,7 @@ use crate::baseline::rfc3339;
 use crate::changepoint::Config;
 use crate::fsutil::write_atomic;
 use crate::history::{self, Checked, Found, Movement, Run};
+use crate::html::{self, Verdicts};
 use crate::machine::current_profile_id;
 
 /// `history append`: which run, and from where.
@@ -104,6 +105,14 @@ pub struct CheckHistoryOptions {
     /// Also write a markdown report here.
     #[arg(long)]
     pub markdown: Option<PathBuf>,
+    /// Also write the HTML report here: one self-contained file, a trend chart per
+    /// benchmark.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
+    /// The latest `check --json` or `ab --json` report, shown in the HTML report with
+    /// each benchmark's verdict and minimum detectable effect.
+    #[arg(long, requires = "html")]
+    pub verdict: Option<PathBuf>,
 }
 
 /// What `history check` found.
@@ -115,6 +124,10 @@ pub struct HistoryOutcome {
     pub warnings: Vec<String>,
     /// The regressions that count for the exit code (after `--since`).
     pub failing: Vec<Found>,
+    /// The `--since` commit, as given.
+    pub since: Option<String>,
+    /// The change points of either direction after `--since` (all without it).
+    pub recent: Vec<Found>,
     /// The runs read.
     pub runs: usize,
 }
@@ -169,26 +182,40 @@ impl HistoryOutcome {
             "judged": self.checked.judged,
             "runs": self.runs,
             "failing": self.failing.len(),
+            "since": self.since,
+            "since_change_points": self.recent,
             "warnings": self.warnings,
         });
         serde_json::to_string_pretty(&report).expect("serialisable") + "\n"
     }
 
-    /// The markdown report: a table of the change points.
+    /// The markdown report: a table of the change points (with `--since`, of those
+    /// after it, and how many came before).
     pub fn markdown(&self) -> String {
-        let mut out = format!(
-            "## Benchmark history: {} change points\n\n{} runs, {} series judged, {} too short.\n\n",
-            self.checked.found.len(),
-            self.runs,
-            self.checked.judged,
-            self.checked.too_short.len()
-        );
-        if !self.checked.found.is_empty() {
+        let mut out = match &self.since {
+            None => format!(
+                "## Benchmark history: {} change points\n\n{} runs, {} series judged, {} too short.\n\n",
+                self.checked.found.len(),
+                self.runs,
+                self.checked.judged,
+                self.checked.too_short.len()
+            ),
+            Some(since) => format!(
+                "## Benchmark history: {} change points since `{since}`\n\n{} runs, {} series judged, \
+                 {} too short; {} change points before `{since}` are not listed.\n\n",
+                self.recent.len(),
+                self.runs,
+                self.checked.judged,
+                self.checked.too_short.len(),
+                self.checked.found.len() - self.recent.len()
+            ),
+        };
+        if !self.recent.is_empty() {
             out.push_str(
                 "| benchmark | machine | first run after | change | before | after | p |\n",
             );
             out.push_str("| --- | --- | --- | ---: | ---: | ---: | ---: |\n");
-            for f in &self.checked.found {
+            for f in &self.recent {
                 out.push_str(&format!(
                     "| {} `{}` | {} | `{}` (run {}) | {:+.2} % | {:.6} | {:.6} | {:.4} |\n",
                     movement(f.direction),
@@ -228,6 +255,10 @@ pub fn check_history(options: &CheckHistoryOptions) -> Result<HistoryOutcome, Ga
             detail: format!("bad option: {problem}"),
         });
     }
+    let verdict: Option<Verdicts> = match &options.verdict {
+        Some(path) => Some(crate::read_json(path)?),
+        None => None,
+    };
     let read = history::load(&options.file, options.skip_bad)?;
     let since = match &options.since {
         None => None,
@@ -244,7 +275,8 @@ pub fn check_history(options: &CheckHistoryOptions) -> Result<HistoryOutcome, Ga
         ),
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let checked = history::check(&history::series(&read), &config, threads);
+    let series = history::series(&read);
+    let checked = history::check(&series, &config, threads);
     // A change counts when its first run after comes after the --since commit.
     let order: std::collections::HashMap<&str, usize> = read
         .runs
@@ -252,17 +284,23 @@ pub fn check_history(options: &CheckHistoryOptions) -> Result<HistoryOutcome, Ga
         .enumerate()
         .map(|(i, (_, r))| (r.commit.as_str(), i))
         .collect();
-    let failing = checked
+    let recent: Vec<Found> = checked
         .found
         .iter()
-        .filter(|f| f.direction == Movement::Regression)
         .filter(|f| since.is_none_or(|s| order.get(f.commit.as_str()).is_some_and(|&i| i > s)))
+        .cloned()
+        .collect();
+    let failing = recent
+        .iter()
+        .filter(|f| f.direction == Movement::Regression)
         .cloned()
         .collect();
     let outcome = HistoryOutcome {
         checked,
         warnings: read.warnings,
         failing,
+        since: options.since.clone(),
+        recent,
         runs: read.runs.len(),
     };
     if let Some(path) = &options.json {
@@ -270,6 +308,28 @@ pub fn check_history(options: &CheckHistoryOptions) -> Result<HistoryOutcome, Ga
     }
     if let Some(path) = &options.markdown {
         write_atomic(path, outcome.markdown().as_bytes())?;
+    }
+    if let Some(path) = &options.html {
+        let runs: Vec<Run> = read.runs.iter().map(|(_, r)| r.clone()).collect();
+        let verdict_name = options
+            .verdict
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let page = html::Page {
+            source: &options.file.display().to_string(),
+            runs: &runs,
+            series: &series,
+            checked: &outcome.checked,
+            failing: &outcome.failing,
+            warnings: &outcome.warnings,
+            verdict: verdict.as_ref().map(|v| (verdict_name.as_str(), v)),
+        };
+        let text = html::render(&page).map_err(|detail| GateError::History {
+            path: path.clone(),
+            detail,
+        })?;
+        write_atomic(path, text.as_bytes())?;
     }
     Ok(outcome)
 }
