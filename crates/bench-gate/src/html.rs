@@ -447,7 +447,7 @@ pub fn render(page: &Page) -> Result<String, String> {
     let _ = write!(
         out,
         "<header><h1>Benchmark history</h1><p><code>{}</code>: {} runs from {} to {}, {} series on {} machine{}; \
-         {} change points, {} regression{} failing the check; {} too short to judge.</p>",
+         {} change point{}, {} regression{} failing the check; {} too short to judge.</p>",
         escape(page.source),
         page.runs.len(),
         escape(first),
@@ -456,6 +456,11 @@ pub fn render(page: &Page) -> Result<String, String> {
         machines.len(),
         if machines.len() == 1 { "" } else { "s" },
         page.checked.found.len(),
+        if page.checked.found.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
         page.failing.len(),
         if page.failing.len() == 1 { "" } else { "s" },
         page.checked.too_short.len(),
@@ -546,7 +551,7 @@ body{font-family:system-ui,sans-serif;margin:0 1.5rem 3rem;color:#222;background
 h1{margin:1rem 0 .3rem}h2{margin:1.6rem 0 .5rem}h3{margin:1.2rem 0 .4rem;border-bottom:1px solid #ddd}
 code{font-family:ui-monospace,monospace;font-size:.92em}
 table{border-collapse:collapse;font-size:.9rem;background:#fff}th,td{border:1px solid #ddd;padding:.2rem .5rem;text-align:left}
-td.n{text-align:right;font-variant-numeric:tabular-nums}
+td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr.v-critical td,tr.regression td{background:#fdecea}tr.v-warning td{background:#fff6e0}tr.v-improved td,tr.improvement td{background:#eaf6ea}
 nav a{margin-right:.6rem}
 .grid{display:flex;flex-wrap:wrap;gap:.8rem}

@@ -147,12 +147,12 @@ impl HistoryOutcome {
     /// The terminal report: a summary line and one line per change point.
     pub fn text(&self) -> String {
         let mut out = format!(
-            "history: {} runs, {} series judged, {} too short, {} change points ({} regressions counted)\n",
+            "history: {} runs, {} series judged, {} too short, {} ({} counted)\n",
             self.runs,
             self.checked.judged,
             self.checked.too_short.len(),
-            self.checked.found.len(),
-            self.failing.len()
+            counted(self.checked.found.len(), "change point"),
+            counted(self.failing.len(), "regression")
         );
         for f in &self.checked.found {
             out.push_str(&format!(
@@ -194,21 +194,25 @@ impl HistoryOutcome {
     pub fn markdown(&self) -> String {
         let mut out = match &self.since {
             None => format!(
-                "## Benchmark history: {} change points\n\n{} runs, {} series judged, {} too short.\n\n",
-                self.checked.found.len(),
+                "## Benchmark history: {}\n\n{} runs, {} series judged, {} too short.\n\n",
+                counted(self.checked.found.len(), "change point"),
                 self.runs,
                 self.checked.judged,
                 self.checked.too_short.len()
             ),
-            Some(since) => format!(
-                "## Benchmark history: {} change points since `{since}`\n\n{} runs, {} series judged, \
-                 {} too short; {} change points before `{since}` are not listed.\n\n",
-                self.recent.len(),
-                self.runs,
-                self.checked.judged,
-                self.checked.too_short.len(),
-                self.checked.found.len() - self.recent.len()
-            ),
+            Some(since) => {
+                let earlier = self.checked.found.len() - self.recent.len();
+                format!(
+                    "## Benchmark history: {} since `{since}`\n\n{} runs, {} series judged, \
+                     {} too short; {} before `{since}` {} not listed.\n\n",
+                    counted(self.recent.len(), "change point"),
+                    self.runs,
+                    self.checked.judged,
+                    self.checked.too_short.len(),
+                    counted(earlier, "change point"),
+                    if earlier == 1 { "is" } else { "are" }
+                )
+            }
         };
         if !self.recent.is_empty() {
             out.push_str(
@@ -231,6 +235,15 @@ impl HistoryOutcome {
             }
         }
         out
+    }
+}
+
+/// `n` and `what`, plural unless `n` is 1.
+fn counted(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
     }
 }
 
