@@ -141,6 +141,7 @@ fn verdicts(json: &Path) -> Vec<(String, String, f64)> {
 
 #[test]
 fn a_project_that_is_not_ours_passes_a_comment_and_fails_three_percent_more_work() {
+    let _machine = crate::util::exclusive();
     let root = tempfile::tempdir().unwrap();
     let (repo, tmp) = (root.path().join("repo"), root.path().join("tmp"));
     scratch_project(&repo);
@@ -296,6 +297,7 @@ fn a_project_that_is_not_ours_passes_a_comment_and_fails_three_percent_more_work
 
 #[test]
 fn bad_input_is_exit_2_naming_what_is_wrong() {
+    let _machine = crate::util::exclusive();
     let root = tempfile::tempdir().unwrap();
     let tmp = root.path().join("tmp");
     // Not a git repository.

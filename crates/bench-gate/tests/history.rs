@@ -37,6 +37,7 @@ fn check_json(file: &Path, extra: &[&str]) -> (i32, serde_json::Value) {
 
 #[test]
 fn three_percent_steps_are_found_at_their_run_and_noise_gives_next_to_nothing() {
+    let _machine = crate::util::exclusive();
     let truth: std::collections::BTreeMap<String, usize> =
         serde_json::from_slice(&std::fs::read(history_fixture("steps-truth.json")).unwrap())
             .unwrap();
@@ -246,6 +247,7 @@ fn bad_histories_get_a_message_naming_the_file_and_line_and_exit_2() {
 
 #[test]
 fn the_html_report_has_a_chart_per_series_and_the_latest_verdict() {
+    let _machine = crate::util::exclusive();
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("history.jsonl");
     let none = tmp.path().join("none");

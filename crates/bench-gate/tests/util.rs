@@ -1,8 +1,21 @@
 //! Shared helpers for bench-gate's integration tests.
 
 use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
 
 /// The directory holding committed test fixtures (real Criterion and gungraun output).
 pub fn fixtures_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// Held by every test that times code (`ab`'s power test) or keeps both cores busy
+/// (scratch-project builds, the change-point fixtures): on a 2-core machine one such
+/// test beside a measurement turned a 3 % slowdown into a warning. The tests of this
+/// binary run in parallel otherwise; a test that panicked while holding it does not
+/// block the rest.
+pub fn exclusive() -> MutexGuard<'static, ()> {
+    static MACHINE: Mutex<()> = Mutex::new(());
+    MACHINE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
