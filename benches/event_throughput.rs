@@ -16,6 +16,11 @@
 //!   `event_throughput/redis_raw_xadd/N/batch_1000`: the redis crate's pipelined
 //!   XADD of the same entries, the yardstick measured in the same run (same work).
 //!
+//! - `event_throughput/coordination/{memory,redis}`: one agent publishes a task event,
+//!   another receives, acknowledges and answers it, the first sees the answer
+//!   (`perf_test::coordinate::Pair`, which `perf-test coordinate` times for p50/p99);
+//!   one round trip per iteration, the pair kept across samples.
+//!
 //! N is 100 000 events, or 10 000 in quick mode: a Redis sample is one whole run, ten
 //! flat samples are Criterion's least, and at 100 000 events the five Redis benchmarks
 //! took 70 % of a `bench-gate ab` round of the whole quick suite (49 s for batch_1's
@@ -34,6 +39,7 @@ use orchbench::events::{
     Event, EventBus, EventKind, MemoryBus, MemoryConfig, RedisConfig, RedisServer, RedisStreamsBus,
     Subscription,
 };
+use perf_test::coordinate::{self, Pair};
 
 fn ev(i: u64) -> Event {
     Event::new(
@@ -226,6 +232,53 @@ fn yardsticks(c: &mut Criterion) {
     }
 }
 
+/// `event_throughput/coordination/NAME`: round trips of a pair kept across samples.
+fn coordination_bench<B>(
+    c: &mut Criterion,
+    runtime: &tokio::runtime::Runtime,
+    name: &str,
+    pair: Pair<B>,
+) where
+    B: EventBus + Clone + 'static,
+    B::Subscription: 'static,
+{
+    let mut group = c.benchmark_group("event_throughput/coordination");
+    let mut kept = Some(pair);
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let mut pair = kept
+                .take()
+                .expect("the pair is put back after every sample");
+            let (pair, total) = orchbench_benches::on_runtime(runtime, async move {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    total += pair.round_trip().await.expect("round trip");
+                }
+                (pair, total)
+            });
+            kept = Some(pair);
+            total
+        })
+    });
+    group.finish();
+    if let Some(pair) = kept {
+        orchbench_benches::on_runtime(runtime, async move {
+            pair.finish().await.expect("the pair shuts down")
+        });
+    }
+}
+
+fn coordination_memory(c: &mut Criterion) {
+    let runtime = orchbench::scheduler::runtime().expect("a tokio runtime");
+    let (tasks, acks) = coordinate::memory_pair_buses().expect("two memory buses");
+    let pair = orchbench_benches::on_runtime(&runtime, async move {
+        Pair::start(tasks, acks)
+            .await
+            .expect("the agents subscribe")
+    });
+    coordination_bench(c, &runtime, "memory", pair);
+}
+
 /// The server the Redis benches use: `ORCHBENCH_REDIS_URL`, or a local one started
 /// here; `None` (with the reason printed) when neither is available.
 fn redis_target() -> Option<(String, Option<RedisServer>)> {
@@ -390,6 +443,17 @@ fn redis_benches(c: &mut Criterion) {
         publish,
     );
     one_redis_bench(c, &runtime, "event_throughput/redis_raw_xadd", &url, n, raw);
+    let prefix = stream_key();
+    let coordination_url = url.clone();
+    let pair = orchbench_benches::on_runtime(&runtime, async move {
+        let (tasks, acks) = coordinate::redis_pair_buses(&coordination_url, &prefix)
+            .await
+            .expect("connect");
+        Pair::start(tasks, acks)
+            .await
+            .expect("the agents subscribe")
+    });
+    coordination_bench(c, &runtime, "redis", pair);
 }
 
 /// `GROUP/N/batch_1000`: ten flat samples of one whole run each.
@@ -421,6 +485,6 @@ fn one_redis_bench<F, Fut>(
 criterion_group! {
     name = benches;
     config = orchbench_benches::config();
-    targets = memory, yardsticks, redis_benches
+    targets = memory, coordination_memory, yardsticks, redis_benches
 }
 criterion_main!(benches);

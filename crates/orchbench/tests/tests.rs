@@ -6,4 +6,5 @@ mod events_redis;
 mod planner;
 mod ratelimit;
 mod scheduler;
+mod speculation;
 mod util;

@@ -12,12 +12,15 @@
 //! - `model` ([`model`]: the M/M/c table with dispatch delay);
 //! - `tools` ([`tools`]: parallel tool calls) and `ratelimit` ([`rate_scenarios`]: the
 //!   limiters' pacing scenarios), with reports for the gate;
+//! - `coordinate` ([`coordinate`]: an agent-to-agent round trip over each bus);
+//! - `speculate` ([`speculate`]: speculative tool calls against none, in one run);
 //! - `worker` (the distributed worker, [`distributed`]).
 //!
 //! Load drivers: [`open_loop`] (scheduled arrivals, latency from the intended arrival).
 //! Any run can serve live Prometheus metrics ([`live`]); charts are drawn by
 //! `bench_gate::chart` (plotters' SVG backend), the same as the gate's history report.
 
+pub mod coordinate;
 pub mod distributed;
 pub mod live;
 pub mod load;
@@ -25,6 +28,7 @@ pub mod model;
 pub mod open_loop;
 pub mod profile;
 pub mod rate_scenarios;
+pub mod speculate;
 pub mod tools;
 pub mod workflow;
 
@@ -183,6 +187,15 @@ pub fn runtime_with_metrics(
         None => None,
     };
     Ok((runtime, endpoint))
+}
+
+/// Nearest-rank percentile (`p` in 0..=100) of sorted values; the default when empty.
+pub(crate) fn percentile<T: Copy + Default>(sorted: &[T], p: f64) -> T {
+    if sorted.is_empty() {
+        return T::default();
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 /// A count flag's value: positive, or a usage error naming the flag.

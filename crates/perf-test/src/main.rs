@@ -11,11 +11,13 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use perf_test::coordinate::{self, CoordinateOptions};
 use perf_test::distributed::{self, WorkerOptions};
 use perf_test::load::{self, LoadOptions};
 use perf_test::model::{self, ModelOptions};
 use perf_test::profile::{self, ProfileOptions};
 use perf_test::rate_scenarios::{self, RatelimitOptions};
+use perf_test::speculate::{self, SpeculateOptions};
 use perf_test::tools::{self, ToolsOptions};
 use perf_test::{Console, Exit, PerfError};
 
@@ -47,6 +49,13 @@ enum Command {
     /// and a sliding log and a sliding counter at 500/s sustained; accuracy, waits,
     /// queue depth.
     Ratelimit(RatelimitOptions),
+    /// Speculative tool calls: a decision selects one of K candidates, the predicted
+    /// ones start during it; hit rate, false positives, overhead per speculation,
+    /// latency with and without (same run), net gain and extra memory.
+    Speculate(SpeculateOptions),
+    /// Agent coordination round trips (publish a task, the other agent acknowledges,
+    /// see the acknowledgement) over the memory bus and Redis Streams: p50/p99.
+    Coordinate(CoordinateOptions),
 }
 
 /// The terminal: status lines to stderr, reports to stdout.
@@ -75,6 +84,8 @@ fn run(cli: Cli) -> Result<(), PerfError> {
         Some(Command::Profile(options)) => profile::run_command(&options, console).map(drop),
         Some(Command::Worker(options)) => distributed::run_worker(&options, console).map(drop),
         Some(Command::Ratelimit(options)) => rate_scenarios::run(&options, console).map(drop),
+        Some(Command::Speculate(options)) => speculate::run(&options, console).map(drop),
+        Some(Command::Coordinate(options)) => coordinate::run(&options, console).map(drop),
     }
 }
 

@@ -29,7 +29,7 @@ use bench_gate::Direction;
 use bench_gate::perf::PerfReport;
 use serde::Serialize;
 
-use crate::{Console, PerfError, metric, write_json_noted};
+use crate::{Console, PerfError, metric, percentile, write_json_noted};
 use orchbench::ratelimit::{
     Clock, ManualClock, MonotonicClock, NotUntil, RateError, RateLimiter, SlidingCounter,
     SlidingLog, TokenBucket,
@@ -416,15 +416,6 @@ pub struct ScenarioReport {
     pub pending_at_end: u64,
     /// The limiter's memory at the end of the run, bytes.
     pub memory_bytes: usize,
-}
-
-/// Nearest-rank percentile of sorted values.
-fn percentile<T: Copy + Default>(sorted: &[T], p: f64) -> T {
-    if sorted.is_empty() {
-        return T::default();
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 /// What a driver recorded: `(request, grant)` times and queue depths seen on arrival.

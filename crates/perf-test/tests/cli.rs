@@ -270,6 +270,159 @@ fn ratelimit_reports_accuracy_per_scenario_for_the_gate() {
         .stderr(predicate::str::contains("leaky"));
 }
 
+/// `perf-test speculate` measures both modes in one run and its counts agree with the
+/// pool's; the shipped rules match its ids; a predictor that is always (never) right
+/// hits always (never); bad flags are exit 2 naming the flag.
+#[test]
+fn speculate_reports_hits_waste_and_both_modes() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("summary.json");
+    let gate = dir.path().join("gate");
+    let run = |accuracy: &str, name: &str| {
+        perf_test(dir.path())
+            .args([
+                "speculate",
+                "--agents",
+                "4",
+                "--steps",
+                "15",
+                "--decision-ms",
+                "10",
+                "--tool-ms",
+                "10",
+                "--tool-memory-kib",
+                "64",
+                "--accuracy",
+                accuracy,
+            ])
+            .arg("--json")
+            .arg(&json)
+            .arg("--gate-json")
+            .arg(gate.join(name))
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("| with speculation, hits |"));
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+        summary
+    };
+    let s = run("0.73", "speculate.json");
+    let pool = &s["pool"];
+    let n = |v: &serde_json::Value| v.as_u64().unwrap();
+    assert_eq!(n(&pool["started"]), 60, "{s}");
+    assert_eq!(
+        n(&pool["started"]),
+        n(&pool["confirmed"]) + n(&pool["abandoned"])
+    );
+    assert_eq!(n(&pool["confirmed"]), n(&s["hits"]["steps"]));
+    assert_eq!(
+        (n(&s["with"]["steps"]), n(&s["without"]["steps"])),
+        (60, 60)
+    );
+    let f = |v: &serde_json::Value| v.as_f64().unwrap();
+    // A hit overlaps the call with the decision: 10 ms instead of 20.
+    assert!(f(&s["hits"]["mean_s"]) < f(&s["without"]["mean_s"]), "{s}");
+    let m = gate_metrics(&gate);
+    let policy = bench_gate::thresholds::Policy::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../thresholds.toml"
+    )))
+    .unwrap();
+    for id in ["overhead_per_speculation", "gain_vs_ideal", "hit_excess"] {
+        let id = format!("perf/speculate/{id}");
+        assert!(m.contains_key(&id), "{id} missing");
+        let (_, matched) = policy.levels_for(&id, bench_gate::Source::Perf);
+        assert_eq!(matched, Some(id.as_str()));
+    }
+    let always = run("1", "more/always.json");
+    assert_eq!(
+        (f(&always["hit_rate"]), f(&always["false_positive_rate"])),
+        (1.0, 0.0)
+    );
+    let never = run("0", "more/never.json");
+    assert_eq!(
+        (f(&never["hit_rate"]), f(&never["false_positive_rate"])),
+        (0.0, 1.0)
+    );
+    for (args, message) in [
+        (
+            &["speculate", "--speculate", "5"][..],
+            "--speculate must be at most --candidates (4), got 5",
+        ),
+        (
+            &["speculate", "--accuracy", "2"][..],
+            "--accuracy must be in 0..=1, got 2",
+        ),
+        (
+            &["speculate", "--agents", "0"][..],
+            "--agents must be a positive count, got 0",
+        ),
+    ] {
+        perf_test(dir.path())
+            .args(args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(message));
+    }
+}
+
+/// `perf-test coordinate` times round trips over the memory bus and a real Redis (a
+/// throwaway server); the gate's rules match its ids; a dead Redis is exit 4 and a bad
+/// bus name exit 2.
+#[test]
+fn coordinate_reports_round_trips_over_both_buses() {
+    let dir = tempfile::tempdir().unwrap();
+    let gate = dir.path().join("gate");
+    perf_test(dir.path())
+        .args(["coordinate", "--round-trips", "300", "--gate-json"])
+        .arg(gate.join("coordination.json"))
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("| memory | 300 |")
+                .and(predicate::str::contains("| redis | 300 |")),
+        );
+    let m = gate_metrics(&gate);
+    let policy = bench_gate::thresholds::Policy::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../thresholds.toml"
+    )))
+    .unwrap();
+    for bus in ["memory", "redis"] {
+        let id = format!("perf/coordination/{bus}_p99");
+        let p99 = m[&id].value;
+        assert!(p99 > 0.0 && p99 >= m[&format!("perf/coordination/{bus}_p50")].value);
+        let (_, matched) = policy.levels_for(&id, bench_gate::Source::Perf);
+        assert_eq!(matched, Some(id.as_str()));
+    }
+    // A port nothing listens on (bound, then released).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    perf_test(dir.path())
+        .args([
+            "coordinate",
+            "--bus",
+            "redis",
+            "--round-trips",
+            "10",
+            "--redis-url",
+        ])
+        .arg(format!("redis://127.0.0.1:{port}?timeout_ms=500"))
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains("coordinate over redis"));
+    perf_test(dir.path())
+        .args(["coordinate", "--bus", "kafka"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--bus must list memory and/or redis, got \"kafka\"",
+        ));
+}
+
 /// The gate's perf loader must read what perf-test writes.
 fn gate_metrics(dir: &std::path::Path) -> bench_gate::Results {
     bench_gate::perf::load(dir).expect("bench-gate reads perf-test's report")

@@ -12,11 +12,13 @@
 //! built from this module's public API only.
 
 mod pool;
+mod speculation;
 mod task;
 
 use std::time::Duration;
 
 pub use pool::Pool;
+pub use speculation::{Abandoned, Speculation, SpeculationError, SpeculationStats};
 pub use task::{Outcome, Task, TaskFuture, TaskId, TaskRecord};
 
 /// The tokio runtime a pool is made for, and the one the benches, tests and tools
@@ -173,9 +175,14 @@ pub struct PoolStats {
     pub peak_workers: usize,
     /// Workers running a task now.
     pub busy_workers: usize,
+    /// The speculations ([`Pool::speculate`]): started, confirmed, abandoned, wasted.
+    pub speculation: SpeculationStats,
 }
 
-/// What a shutdown accounted for: `submitted == completed + failed + cancelled`.
+/// What a shutdown accounted for: `submitted == completed + failed + cancelled`, and
+/// every speculation decided (`speculation.open == 0`). A speculation is a submitted
+/// task like any other, so its run counts in those three too: an abandoned one as
+/// cancelled if it was stopped or never ran, as completed if its run had ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShutdownReport {
     /// Tasks accepted over the pool's life.
@@ -186,4 +193,6 @@ pub struct ShutdownReport {
     pub failed: u64,
     /// Tasks cancelled.
     pub cancelled: u64,
+    /// The speculations, all decided: `started == confirmed + abandoned`.
+    pub speculation: SpeculationStats,
 }

@@ -18,7 +18,8 @@ use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use super::task::{CancelSignal, TaskKind, execute, unless_cancelled};
+use super::speculation::{Ledger, Shared, Speculation};
+use super::task::{Cancel, CancelSignal, TaskKind, execute, unless_cancelled};
 use super::{
     Backpressure, Outcome, PoolConfig, PoolError, PoolStats, Shutdown, ShutdownReport, SubmitError,
     Task, TaskId, TaskRecord,
@@ -41,8 +42,28 @@ struct Job {
     id: TaskId,
     created: u64,
     kind: TaskKind,
-    /// Told the outcome when the task ends ([`Task::on_end`]).
+    /// Told the outcome when the task ends ([`Task::on_end`]); a speculation's is held
+    /// by its `spec` instead.
     on_end: Option<super::task::OnEnd>,
+    /// Set for a speculative task: its decision and held result.
+    spec: Option<Arc<Shared>>,
+}
+
+/// Delivers how a task ended: its callback now, or for a speculation whatever its
+/// decision says (see [`Shared::end`]).
+fn deliver(
+    on_end: Option<super::task::OnEnd>,
+    spec: Option<&Shared>,
+    outcome: &Outcome,
+    ledger: &Ledger,
+) {
+    let callback = match spec {
+        None => on_end,
+        Some(spec) => spec.end(outcome, ledger),
+    };
+    if let Some(f) = callback {
+        f(outcome);
+    }
 }
 
 /// A job a worker has taken; with a dispatch delay it "arrives" later.
@@ -84,6 +105,8 @@ struct Inner {
     rejected_shut_down: AtomicU64,
     records: Mutex<Vec<TaskRecord>>,
     workers: Mutex<Vec<JoinHandle<()>>>,
+    /// The speculations: counts, and the open ones a shutdown abandons.
+    speculations: Arc<Ledger>,
 }
 
 /// A worker pool running [`Task`]s on a tokio runtime; see the module docs of
@@ -160,6 +183,7 @@ impl Pool {
             rejected_shut_down: AtomicU64::new(0),
             records: Mutex::new(Vec::new()),
             workers: Mutex::new(Vec::new()),
+            speculations: Arc::new(Ledger::default()),
             config,
         });
         for _ in 0..workers {
@@ -239,6 +263,34 @@ impl Pool {
         }
     }
 
+    /// Starts `task` speculatively, before it is known to be needed, and returns its
+    /// handle: [`Speculation::confirm`] keeps it (its `on_end` is then told its outcome,
+    /// as if it had been submitted at the confirmation), [`Speculation::abandon`] or
+    /// dropping the handle cancels it. It takes an in-flight slot like any task but never
+    /// waits for one: speculative work must not hold up real work, so a full pool
+    /// refuses it with [`SubmitError::Full`] whatever the backpressure policy.
+    pub fn speculate(&self, mut task: Task) -> Result<Speculation, SubmitError> {
+        let inner = &self.inner;
+        inner.reserve().map_err(|e| inner.refused(e))?;
+        let id = inner.next_id.fetch_add(1, SeqCst);
+        let Some(shared) = inner.speculations.open(id, task.on_end.take()) else {
+            inner.release(1);
+            return Err(inner.refused(SubmitError::ShutDown));
+        };
+        inner.push_job(Job {
+            id,
+            created: inner.clock.now(),
+            kind: task.kind,
+            on_end: None,
+            spec: Some(shared.clone()),
+        });
+        inner.wake_idle(1);
+        Ok(Speculation {
+            shared,
+            ledger: inner.speculations.clone(),
+        })
+    }
+
     /// Waits until no task is queued or running.
     pub async fn wait_idle(&self) {
         self.inner.wait_idle().await;
@@ -265,6 +317,7 @@ impl Pool {
             workers: i.active_workers.load(SeqCst),
             peak_workers: i.peak_workers.load(SeqCst),
             busy_workers: i.busy_workers.load(SeqCst),
+            speculation: i.speculations.stats(),
         }
     }
 
@@ -283,6 +336,9 @@ impl Pool {
             Shutdown::Cancel => CANCELLING,
         };
         let _ = inner.state.compare_exchange(RUNNING, state, SeqCst, SeqCst);
+        // Nobody can confirm a speculation once the pool stops: abandon the open ones
+        // (stopping those running) before draining the rest.
+        inner.speculations.close();
         if mode == Shutdown::Cancel {
             inner.cancel.raise();
         }
@@ -318,6 +374,7 @@ impl Pool {
             completed: inner.completed.load(SeqCst),
             failed: inner.failed.load(SeqCst),
             cancelled: inner.cancelled.load(SeqCst),
+            speculation: inner.speculations.stats(),
         }
     }
 }
@@ -335,6 +392,7 @@ impl Drop for Pool {
                 .inner
                 .state
                 .compare_exchange(DRAINING, CANCELLING, SeqCst, SeqCst);
+            self.inner.speculations.close();
             self.inner.cancel.raise();
             self.inner.cancel_queued(NO_WORKER);
             self.inner.state.store(STOPPED, SeqCst);
@@ -403,14 +461,20 @@ impl Inner {
     /// Queues a task whose slot is reserved, without waking anyone.
     fn push(&self, task: Task) -> TaskId {
         let id = self.next_id.fetch_add(1, SeqCst);
-        self.submitted.fetch_add(1, SeqCst);
-        self.queue.push(Job {
+        self.push_job(Job {
             id,
             created: self.clock.now(),
             kind: task.kind,
             on_end: task.on_end,
+            spec: None,
         });
         id
+    }
+
+    /// Queues a job whose slot is reserved and counts it as submitted.
+    fn push_job(&self, job: Job) {
+        self.submitted.fetch_add(1, SeqCst);
+        self.queue.push(job);
     }
 
     /// Wakes idle workers for `n` newly queued tasks.
@@ -478,7 +542,8 @@ impl Inner {
     fn cancel_queued(&self, worker: u32) {
         let mut batch = Batch::default();
         while let Some(job) = self.queue.pop() {
-            batch.push(&self.config, cancelled(job, worker, None, self.clock.now()));
+            let record = cancelled(job, worker, None, self.clock.now(), &self.speculations);
+            batch.push(&self.config, record);
         }
         batch.flush(self);
     }
@@ -547,10 +612,8 @@ async fn worker(inner: Arc<Inner>, index: u32) {
         if state == CANCELLING || state == STOPPED {
             let now = inner.clock.now();
             for d in pipeline.drain(..) {
-                batch.push(
-                    &inner.config,
-                    cancelled(d.job, index, Some(d.dispatched), now),
-                );
+                let record = cancelled(d.job, index, Some(d.dispatched), now, &inner.speculations);
+                batch.push(&inner.config, record);
             }
             batch.flush(&inner);
             inner.cancel_queued(index);
@@ -594,14 +657,23 @@ async fn worker(inner: Arc<Inner>, index: u32) {
         };
         if let Some(arrives) = arrives {
             let arrived = crate::timing::sleep_until(arrives);
-            if unless_cancelled(arrived, &inner.cancel).await.is_none() {
-                batch.push(
-                    &inner.config,
-                    cancelled(job, index, Some(dispatched), inner.clock.now()),
-                );
+            if unless_cancelled(arrived, Cancel::pool(&inner.cancel))
+                .await
+                .is_none()
+            {
+                let now = inner.clock.now();
+                let record = cancelled(job, index, Some(dispatched), now, &inner.speculations);
+                batch.push(&inner.config, record);
                 schedule = None;
                 continue;
             }
+        }
+        // An abandoned speculation is not run.
+        if job.spec.as_ref().is_some_and(|spec| !spec.begin()) {
+            let now = inner.clock.now();
+            let record = cancelled(job, index, Some(dispatched), now, &inner.speculations);
+            batch.push(&inner.config, record);
+            continue;
         }
         // A task that travelled starts on the schedule, but not before it arrived.
         let release = match (schedule, arrives) {
@@ -611,17 +683,23 @@ async fn worker(inner: Arc<Inner>, index: u32) {
         inner.busy_workers.fetch_add(1, SeqCst);
         let mut started = None;
         let mark_start = || started = Some(inner.clock.now());
-        let (outcome, next) = execute(job.kind, &inner.cancel, mark_start, release).await;
-        if let Some(f) = job.on_end {
-            f(&outcome);
-        }
+        let Job {
+            id,
+            created,
+            kind,
+            on_end,
+            spec,
+        } = job;
+        let cancel = Cancel::either(&inner.cancel, spec.as_deref().map(|s| &s.cancel));
+        let (outcome, next) = execute(kind, cancel, mark_start, release).await;
+        deliver(on_end, spec.as_deref(), &outcome, &inner.speculations);
         inner.busy_workers.fetch_sub(1, SeqCst);
         schedule = next;
         let finished = inner.clock.now();
         let done = TaskRecord {
-            id: job.id,
+            id,
             worker: index,
-            created: job.created,
+            created,
             dispatched: Some(dispatched),
             started,
             finished,
@@ -637,11 +715,15 @@ async fn worker(inner: Arc<Inner>, index: u32) {
     inner.active_workers.fetch_sub(1, SeqCst);
 }
 
-/// The record of a job cancelled before it started.
-fn cancelled(job: Job, worker: u32, dispatched: Option<u64>, now: u64) -> TaskRecord {
-    if let Some(f) = job.on_end {
-        f(&Outcome::Cancelled);
-    }
+/// The record of a job cancelled (or, a speculation, abandoned) before it started.
+fn cancelled(
+    job: Job,
+    worker: u32,
+    dispatched: Option<u64>,
+    now: u64,
+    ledger: &Ledger,
+) -> TaskRecord {
+    deliver(job.on_end, job.spec.as_deref(), &Outcome::Cancelled, ledger);
     TaskRecord {
         id: job.id,
         worker,

@@ -130,7 +130,8 @@ pub enum Outcome {
     Completed,
     /// It returned an error, panicked, or (a process) could not start or exited non-zero.
     Failed(String),
-    /// The pool was shut down with [`super::Shutdown::Cancel`] before it ended.
+    /// The pool was shut down with [`super::Shutdown::Cancel`] before it ended, or (a
+    /// speculation) it was abandoned before it ended.
     Cancelled,
 }
 
@@ -206,10 +207,40 @@ impl CancelSignal {
     }
 }
 
+/// What stops a running task: its pool's cancel, and for a speculation its own.
+#[derive(Clone, Copy)]
+pub(crate) struct Cancel<'a> {
+    pool: &'a CancelSignal,
+    task: Option<&'a CancelSignal>,
+}
+
+impl<'a> Cancel<'a> {
+    /// Stopped by the pool's cancel only.
+    pub(crate) fn pool(pool: &'a CancelSignal) -> Cancel<'a> {
+        Cancel { pool, task: None }
+    }
+
+    /// Stopped by the pool's cancel or the task's own.
+    pub(crate) fn either(pool: &'a CancelSignal, task: Option<&'a CancelSignal>) -> Cancel<'a> {
+        Cancel { pool, task }
+    }
+
+    /// Completes once either signal is raised.
+    async fn raised(self) {
+        match self.task {
+            None => self.pool.raised().await,
+            Some(task) => tokio::select! {
+                () = self.pool.raised() => {}
+                () = task.raised() => {}
+            },
+        }
+    }
+}
+
 /// Runs `future` unless `cancel` is raised first (then `None`).
 pub(crate) async fn unless_cancelled<F: Future>(
     future: F,
-    cancel: &CancelSignal,
+    cancel: Cancel<'_>,
 ) -> Option<F::Output> {
     tokio::select! {
         biased;
@@ -261,7 +292,7 @@ fn deadline(schedule: Option<Instant>, duration: Duration) -> Instant {
 /// timed task that completed, its deadline: the schedule for the next task.
 pub(crate) async fn execute(
     kind: TaskKind,
-    cancel: &CancelSignal,
+    cancel: Cancel<'_>,
     mut started: impl FnMut(),
     schedule: Option<Instant>,
 ) -> (Outcome, Option<Instant>) {
@@ -326,7 +357,7 @@ impl Drop for GroupKill {
     }
 }
 
-async fn run_process(command: &str, cancel: &CancelSignal, mut started: impl FnMut()) -> Outcome {
+async fn run_process(command: &str, cancel: Cancel<'_>, mut started: impl FnMut()) -> Outcome {
     let spawned = tokio::process::Command::new("sh")
         .arg("-c")
         .arg(command)
@@ -374,7 +405,9 @@ mod tests {
             .build()
             .unwrap();
         let cancel = CancelSignal::default();
-        runtime.block_on(execute(task.kind, &cancel, || {}, None)).0
+        runtime
+            .block_on(execute(task.kind, Cancel::pool(&cancel), || {}, None))
+            .0
     }
 
     #[test]
