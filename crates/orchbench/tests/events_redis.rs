@@ -452,3 +452,39 @@ fn trimming_keeps_the_stream_bounded_and_trim_acked_keeps_what_groups_need() {
         );
     });
 }
+
+/// `server_run_id` changes with a restart and only then; `entries` reads the whole
+/// stream without a group, across pages, and after a restart of a durable server (AOF)
+/// it still holds what was written more than a second before the crash.
+#[test]
+fn the_run_id_tells_a_restart_and_entries_reads_what_the_server_kept() {
+    let mut server = RedisServer::start_durable()
+        .unwrap_or_else(|e| panic!("durable redis: a real redis-server is required: {e}"));
+    rt().block_on(async {
+        let bus = RedisStreamsBus::connect(config(&server)).await.unwrap();
+        let before = bus.server_run_id().await.unwrap();
+        assert_eq!(before.len(), 40, "{before}");
+        assert_eq!(bus.server_run_id().await.unwrap(), before);
+        let sent: Vec<Event> = (0..2500).map(ev).collect();
+        bus.publish_batch(sent.clone()).await.unwrap();
+        // Pages of 1000: three round trips, in order, nothing twice.
+        assert_eq!(bus.entries(1000).await.unwrap(), sent);
+        // Past appendfsync everysec: the file holds every entry.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        server.stop();
+        assert!(bus.server_run_id().await.is_err(), "the server is down");
+        server.restart().unwrap();
+        let start = Instant::now();
+        let after = loop {
+            match bus.server_run_id().await {
+                Ok(id) => break id,
+                Err(_) if start.elapsed() < Duration::from_secs(10) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("never reconnected: {e}"),
+            }
+        };
+        assert_ne!(after, before, "a restart is a new run id");
+        assert_eq!(bus.entries(700).await.unwrap(), sent);
+    });
+}

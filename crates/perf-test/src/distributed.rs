@@ -19,6 +19,13 @@
 //!   mid-batch therefore leaves its tasks pending, and a live worker reclaims them
 //!   once they have been idle for `reclaim_after`.
 //!
+//! - **Broker death.** Both sides retry a broker lost mid-run every 0.2 s for
+//!   `--broker-timeout`. A worker holds its batch's results until they are out; the
+//!   coordinator holds newly ready tasks and, when the broker answers with a new
+//!   `run_id` (a restart), publishes again every unfinished task the task stream no
+//!   longer holds. A broker that stays away ends the run with its report and the
+//!   unfinished tasks listed (exit 4).
+//!
 //! Tasks carry their run's deadline. A worker drops tasks of a run that is already
 //! over (a coordinator that timed out), so a stale queue drains without running them.
 
@@ -97,11 +104,103 @@ pub fn broker_config(url: &str) -> Result<RedisConfig, PerfError> {
     Ok(config)
 }
 
+/// How long the coordinator and the worker wait between attempts to reach a lost broker.
+const RETRY: Duration = Duration::from_millis(200);
+
+/// What the coordinator's result reader hands over.
+enum Inbound {
+    /// Results read from the run's results stream.
+    Results(Vec<Event>),
+    /// A read failed: the first failure of an outage (the reader keeps retrying).
+    Lost(BusError),
+}
+
+/// The coordinator's record of the broker's outages.
+#[derive(Default)]
+struct Outages {
+    /// Since when the broker has been unreachable; None: it is reachable.
+    since: Option<Instant>,
+    /// The lengths of the outages survived, s.
+    survived: Vec<f64>,
+    /// Of those, how many were server restarts (a new run id).
+    restarts: u64,
+    /// Tasks published again after an outage.
+    republished: u64,
+}
+
+impl Outages {
+    /// Notes that the broker failed with `e` (the start of an outage, or more of one).
+    fn begin(&mut self, e: &BusError, timeout: Duration) {
+        if self.since.is_none() {
+            eprintln!(
+                "perf-test: broker lost ({e}); retrying every {:.1} s for up to {:.1} s (--broker-timeout)",
+                RETRY.as_secs_f64(),
+                timeout.as_secs_f64()
+            );
+            self.since = Some(Instant::now());
+        }
+    }
+}
+
+/// Publishes the tasks `list` names (run, node) in pipelined batches.
+async fn publish_tasks(
+    bus: &RedisStreamsBus,
+    list: &[(usize, usize)],
+    m: usize,
+    payload: &bytes::Bytes,
+) -> Result<(), BusError> {
+    let batch: Vec<Event> = list
+        .iter()
+        .map(|&(run, node)| {
+            Event::new(
+                EventKind::TaskQueued,
+                run as u64,
+                (run * m + node) as u64,
+                unix_ns(),
+            )
+            .with_payload(payload.clone())
+        })
+        .collect();
+    bus.publish_batch(batch).await
+}
+
+/// After a restart of the broker: every task published and not ended that the task
+/// stream no longer holds (a server without persistence lost them all; with AOF
+/// `appendfsync everysec`, at most the last second's), as (run, node).
+async fn lost_tasks(
+    tasks: &RedisStreamsBus,
+    reply: &str,
+    published_at: &[u64],
+    ended: &[bool],
+    m: usize,
+) -> Result<Vec<(usize, usize)>, BusError> {
+    let mut held = vec![false; published_at.len()];
+    for ev in tasks.entries(10_000).await? {
+        let ours = serde_json::from_slice::<TaskSpec>(ev.payload.as_bytes())
+            .is_ok_and(|spec| spec.reply == reply);
+        if let Some(h) = held.get_mut(ev.task as usize).filter(|_| ours) {
+            *h = true;
+        }
+    }
+    Ok((0..published_at.len())
+        .filter(|&t| published_at[t] != u64::MAX && !ended[t] && !held[t])
+        .map(|t| (t / m, t % m))
+        .collect())
+}
+
 /// Runs a load test whose tasks are executed by remote workers through the broker at
 /// `url`; `progress` is called every `progress_every`.
+///
+/// A broker that cannot be reached at the start is an error at once. Lost mid-run, it
+/// is retried every 0.2 s for up to `broker_timeout`: when it answers again, the tasks
+/// it no longer holds (all of them after a restart without persistence) are published
+/// again, and the run goes on; results of a task that ran twice count once, as
+/// duplicates. If it stays away, the report of what completed is still returned, with
+/// `broker_lost` set and the tasks that did not complete listed.
 pub async fn run(
     config: &RunConfig,
     url: &str,
+    broker_timeout: Duration,
     progress_every: Duration,
     mut progress: impl FnMut(Progress),
 ) -> Result<RunReport, PerfError> {
@@ -117,6 +216,10 @@ pub async fn run(
     })
     .await
     .map_err(|e| unavailable(url, &e))?;
+    let mut server_id = tasks
+        .server_run_id()
+        .await
+        .map_err(|e| unavailable(url, &e))?;
     // Both groups exist before the first task is published: the workers' group is
     // created at the stream's end, so a task published before it would be skipped.
     let probe = tasks
@@ -130,22 +233,28 @@ pub async fn run(
         .map_err(|e| unavailable(url, &e))?;
     // Results are read by a task of their own and handed over a channel: a read must
     // never be cancelled half-way (by a progress tick or the deadline), or the entries
-    // it took from the group would be lost to this run.
-    let (results_tx, mut results_rx) =
-        tokio::sync::mpsc::channel::<Result<Vec<Event>, BusError>>(8);
+    // it took from the group would be lost to this run. A failed read is reported once
+    // per outage and retried; the main loop decides when to give up.
+    let (results_tx, mut results_rx) = tokio::sync::mpsc::channel::<Inbound>(8);
     let reader = tokio::spawn(async move {
+        let mut lost = false;
         loop {
             let mut batch = Vec::with_capacity(1024);
-            match inbox.recv_batch(&mut batch, 4096).await {
-                Ok(0) => break,
-                Ok(_) => {
-                    if results_tx.send(Ok(batch)).await.is_err() {
+            match inbox.poll_batch(&mut batch, 4096).await {
+                Ok(n) => {
+                    lost = false;
+                    if n > 0 && results_tx.send(Inbound::Results(batch)).await.is_err() {
                         break;
                     }
                 }
                 Err(e) => {
-                    let _ = results_tx.send(Err(e)).await;
-                    break;
+                    if !lost {
+                        lost = true;
+                        if results_tx.send(Inbound::Lost(e)).await.is_err() {
+                            break;
+                        }
+                    }
+                    tokio::time::sleep(RETRY).await;
                 }
             }
         }
@@ -175,17 +284,8 @@ pub async fn run(
     let payload = serde_json::to_vec(&spec).map_err(|e| PerfError::Run(e.to_string()))?;
     let payload = bytes::Bytes::from(payload);
     let start = Instant::now();
-    let event = |run: usize, node: usize| {
-        Event::new(
-            EventKind::TaskQueued,
-            run as u64,
-            (run * m + node) as u64,
-            unix_ns(),
-        )
-        .with_payload(payload.clone())
-    };
 
-    // Per task: when it was published (ns since start), whether it ended.
+    // Per task: when it was first published (ns since start), whether it ended.
     let mut published_at = vec![u64::MAX; total];
     let mut ended = vec![false; total];
     let mut waiting: Vec<u32> = (0..total).map(|t| indegree[t % m]).collect();
@@ -195,6 +295,10 @@ pub async fn run(
     let mut overheads = Vec::with_capacity(total);
     let (mut completed, mut failed, mut skipped, mut duplicates) = (0u64, 0u64, 0u64, 0u64);
     let mut workers: HashMap<String, (usize, u64)> = HashMap::new();
+    let mut outages = Outages::default();
+    // Ready tasks whose publication failed: published once the broker is back.
+    let mut unpublished: Vec<(usize, usize)> = Vec::new();
+    let mut broker_lost: Option<String> = None;
 
     // Every workflow's roots, in plan order, published in pipelined batches.
     let plan = Plan::build(&dag).map_err(|e| PerfError::Run(format!("planning: {e}")))?;
@@ -212,36 +316,84 @@ pub async fn run(
     }
     // Tasks published so far (for the live queue depth).
     let mut published = 0u64;
-    let publish = |ready: &mut Vec<(usize, usize)>, published_at: &mut Vec<u64>| {
-        let now = start.elapsed().as_nanos() as u64;
-        let batch: Vec<Event> = ready
-            .iter()
-            .map(|&(run, node)| {
-                published_at[run * m + node] = now;
-                event(run, node)
-            })
-            .collect();
-        ready.clear();
-        let tasks = tasks.clone();
-        async move { tasks.publish_batch(batch).await }
-    };
-    published += ready.len() as u64;
-    publish(&mut ready, &mut published_at)
-        .await
-        .map_err(|e| unavailable(url, &e))?;
-    let submission_s = start.elapsed().as_secs_f64();
-
     let mut tick = tokio::time::interval(progress_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut retry = tokio::time::interval(RETRY);
+    retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let stop_at = tokio::time::sleep(limit);
     tokio::pin!(stop_at);
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     let (mut timed_out, mut interrupted) = (false, false);
     let mut done = 0usize;
-    while done < total {
+    let mut submission_s = None;
+    loop {
+        if !ready.is_empty() {
+            let now = start.elapsed().as_nanos() as u64;
+            for &(run, node) in &ready {
+                published_at[run * m + node] = now;
+            }
+            published += ready.len() as u64;
+            if outages.since.is_some() {
+                unpublished.append(&mut ready);
+            } else if let Err(e) = publish_tasks(&tasks, &ready, m, &payload).await {
+                outages.begin(&e, broker_timeout);
+                unpublished.append(&mut ready);
+            } else {
+                ready.clear();
+            }
+        }
+        submission_s.get_or_insert_with(|| start.elapsed().as_secs_f64());
+        if done >= total {
+            break;
+        }
         let received = tokio::select! {
-            r = results_rx.recv() => r.unwrap_or_else(|| Err(BusError::Closed)),
+            r = results_rx.recv() => match r {
+                Some(Inbound::Results(batch)) => batch,
+                Some(Inbound::Lost(e)) => {
+                    outages.begin(&e, broker_timeout);
+                    continue;
+                }
+                None => return Err(PerfError::Run("the result reader stopped".into())),
+            },
+            _ = retry.tick(), if outages.since.is_some() => {
+                let attempt = async {
+                    let id = tasks.server_run_id().await?;
+                    let restarted = id != server_id;
+                    let list = if restarted {
+                        lost_tasks(&tasks, &reply, &published_at, &ended, m).await?
+                    } else {
+                        unpublished.clone()
+                    };
+                    publish_tasks(&tasks, &list, m, &payload).await?;
+                    Ok::<_, BusError>((id, restarted, list.len()))
+                };
+                let since = outages.since.unwrap_or_else(Instant::now);
+                match attempt.await {
+                    Ok((id, restarted, n)) => {
+                        let lasted = since.elapsed().as_secs_f64();
+                        eprintln!(
+                            "perf-test: broker back after {lasted:.1} s ({}); published {n} tasks again",
+                            if restarted { "the server restarted" } else { "the same server" }
+                        );
+                        server_id = id;
+                        unpublished.clear();
+                        outages.since = None;
+                        outages.survived.push(lasted);
+                        outages.restarts += u64::from(restarted);
+                        outages.republished += n as u64;
+                    }
+                    Err(e) if since.elapsed() >= broker_timeout => {
+                        broker_lost = Some(format!(
+                            "broker {url} unreachable for {:.1} s (--broker-timeout): {e}",
+                            since.elapsed().as_secs_f64()
+                        ));
+                        break;
+                    }
+                    Err(_) => {}
+                }
+                continue;
+            }
             () = &mut stop_at => { timed_out = true; break; }
             Ok(()) = &mut ctrl_c => { interrupted = true; break; }
             _ = tick.tick() => {
@@ -260,9 +412,8 @@ pub async fn run(
                 continue;
             }
         };
-        let buf = received.map_err(|e| unavailable(url, &e))?;
         let now = start.elapsed().as_nanos() as u64;
-        for ev in &buf {
+        for ev in &received {
             let id = ev.task as usize;
             if id >= total || ev.workflow as usize != id / m {
                 return Err(PerfError::Run(format!(
@@ -320,32 +471,37 @@ pub async fn run(
                 }
             }
         }
-        if !ready.is_empty() {
-            published += ready.len() as u64;
-            publish(&mut ready, &mut published_at)
-                .await
-                .map_err(|e| unavailable(url, &e))?;
-        }
     }
     let duration_s = start.elapsed().as_secs_f64();
     reader.abort();
     // The results stream is this run's alone: remove it. Acknowledged tasks are trimmed.
-    let _ = results.shutdown().await;
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        let client = redis::Client::open(task_config.server.as_str()).ok()?;
-        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
-        redis::cmd("DEL")
-            .arg(&reply)
-            .query_async::<()>(&mut conn)
-            .await
-            .ok()
-    })
-    .await;
-    let _ = tasks.trim_acked().await;
-    let _ = tasks.shutdown().await;
+    // (A lost broker is not waited for here: each step is bounded.)
+    let cleanup = async {
+        let _ = results.shutdown().await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            let client = redis::Client::open(task_config.server.as_str()).ok()?;
+            let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+            redis::cmd("DEL")
+                .arg(&reply)
+                .query_async::<()>(&mut conn)
+                .await
+                .ok()
+        })
+        .await;
+        let _ = tasks.trim_acked().await;
+        let _ = tasks.shutdown().await;
+    };
+    if broker_lost.is_some() {
+        let _ = tokio::time::timeout(Duration::from_secs(2), cleanup).await;
+    } else {
+        cleanup.await;
+    }
     let resources = monitor.stop();
 
     let not_run = (total - done) as u64;
+    let unfinished: Vec<u64> = (0..total as u64).filter(|&t| !ended[t as usize]).collect();
+    let stopped = timed_out || interrupted || broker_lost.is_some();
+    let submission_s = submission_s.unwrap_or(duration_s);
     let slots: usize = workers.values().map(|&(s, _)| s).sum();
     let ideal_rate = if config.duration.is_zero() || slots == 0 {
         f64::INFINITY
@@ -360,7 +516,7 @@ pub async fn run(
         config: config.clone(),
         completed,
         failed,
-        skipped: skipped + if timed_out || interrupted { not_run } else { 0 },
+        skipped: skipped + if stopped { not_run } else { 0 },
         cancelled: 0,
         timed_out,
         interrupted,
@@ -383,6 +539,11 @@ pub async fn run(
             slots,
             per_worker,
             duplicates,
+            outages: outages.survived,
+            restarts: outages.restarts,
+            republished: outages.republished,
+            broker_lost,
+            unfinished,
         }),
     })
 }
@@ -542,6 +703,7 @@ pub async fn serve(config: WorkerConfig) -> Result<WorkerReport, PerfError> {
     let mut buf: Vec<Event> = Vec::with_capacity(batch);
     let mut last_task = Instant::now();
     let mut broker_lost: Option<Instant> = None;
+    let mut unpublished = false;
     loop {
         buf.clear();
         if stopping.load(std::sync::atomic::Ordering::SeqCst)
@@ -554,15 +716,25 @@ pub async fn serve(config: WorkerConfig) -> Result<WorkerReport, PerfError> {
             continue;
         }
         if let Err(e) = received {
+            if broker_lost.is_none() {
+                eprintln!(
+                    "worker {name}: {e}; retrying for up to {:.1} s (--broker-timeout)",
+                    config.broker_timeout.as_secs_f64()
+                );
+            }
             let since = *broker_lost.get_or_insert_with(Instant::now);
             if since.elapsed() >= config.broker_timeout {
-                return Err(unavailable(url, &e));
+                return Err(lost_for(url, since, &e));
             }
-            eprintln!("worker {name}: {e}; retrying");
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(RETRY).await;
             continue;
         }
-        broker_lost = None;
+        if let Some(since) = broker_lost.take() {
+            eprintln!(
+                "worker {name}: broker back after {:.1} s",
+                since.elapsed().as_secs_f64()
+            );
+        }
         last_task = Instant::now();
         report.reclaimed = inbox.stats().claimed;
         // Run the batch on the local pool; each task reports through the channel.
@@ -654,19 +826,22 @@ pub async fn serve(config: WorkerConfig) -> Result<WorkerReport, PerfError> {
                 .push(Event::new(kind, ev.workflow, ev.task, unix_ns()).with_payload(payload));
         }
         for (reply, events) in by_reply {
-            if !replies.contains_key(reply) {
-                let bus = RedisStreamsBus::connect(RedisConfig {
-                    stream: reply.to_owned(),
-                    ..bus_config.clone()
-                })
-                .await
-                .map_err(|e| unavailable(url, &e))?;
-                replies.insert(reply.to_owned(), bus);
+            let out = Outbox {
+                replies: &mut replies,
+                bus_config: &bus_config,
+                name: &name,
+                timeout: config.broker_timeout,
+                stopping: &stopping,
+            };
+            if !out.publish(reply, events).await? {
+                // Stopped while the broker was away: the batch stays unacknowledged, so
+                // another worker (or this one, restarted) runs it again.
+                unpublished = true;
+                break;
             }
-            if let Err(e) = replies[reply].publish_batch(events).await {
-                // Not acknowledged: the batch is taken over and run again.
-                return Err(unavailable(url, &e));
-            }
+        }
+        if unpublished {
+            break;
         }
         // Forget result streams of runs that are over (at most a few are live).
         if replies.len() > 64 {
@@ -674,11 +849,79 @@ pub async fn serve(config: WorkerConfig) -> Result<WorkerReport, PerfError> {
         }
     }
     watcher.abort();
-    // Acknowledge the last batch: its results are out.
-    let _ = inbox.ack().await;
+    // Acknowledge the last batch if its results are out.
+    if !unpublished {
+        let _ = inbox.ack().await;
+    }
     report.reclaimed = inbox.stats().claimed;
     pool.shutdown(Shutdown::Drain).await;
     Ok(report)
+}
+
+/// The error of a broker unreachable since `since`, past `--broker-timeout`.
+fn lost_for(url: &str, since: Instant, e: &BusError) -> PerfError {
+    PerfError::Unavailable(format!(
+        "broker {url} unreachable for {:.1} s (--broker-timeout): {e}",
+        since.elapsed().as_secs_f64()
+    ))
+}
+
+/// Where a worker publishes its results: one bus per run's result stream.
+struct Outbox<'a> {
+    replies: &'a mut HashMap<String, RedisStreamsBus>,
+    bus_config: &'a RedisConfig,
+    name: &'a str,
+    timeout: Duration,
+    stopping: &'a std::sync::atomic::AtomicBool,
+}
+
+impl Outbox<'_> {
+    /// Publishes `events` to the result stream `reply`, retrying every 0.2 s while the
+    /// broker is away, for up to `timeout` (then an error, exit 4). A batch published
+    /// in part before a failure is published whole again: the coordinator counts the
+    /// repeats as duplicates. `Ok(false)`: stopped (Ctrl-C, SIGTERM) before it was out.
+    async fn publish(self, reply: &str, events: Vec<Event>) -> Result<bool, PerfError> {
+        let url = self.bus_config.server.as_str();
+        let mut lost: Option<Instant> = None;
+        loop {
+            let attempt = async {
+                if !self.replies.contains_key(reply) {
+                    let bus = RedisStreamsBus::connect(RedisConfig {
+                        stream: reply.to_owned(),
+                        ..self.bus_config.clone()
+                    })
+                    .await?;
+                    self.replies.insert(reply.to_owned(), bus);
+                }
+                self.replies[reply].publish_batch(events.clone()).await
+            };
+            let Err(e) = attempt.await else {
+                if let Some(since) = lost {
+                    eprintln!(
+                        "worker {}: results published after {:.1} s",
+                        self.name,
+                        since.elapsed().as_secs_f64()
+                    );
+                }
+                return Ok(true);
+            };
+            if lost.is_none() {
+                eprintln!(
+                    "worker {}: cannot publish results ({e}); retrying for up to {:.1} s (--broker-timeout)",
+                    self.name,
+                    self.timeout.as_secs_f64()
+                );
+            }
+            let since = *lost.get_or_insert_with(Instant::now);
+            if since.elapsed() >= self.timeout {
+                return Err(lost_for(url, since, &e));
+            }
+            if self.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                return Ok(false);
+            }
+            tokio::time::sleep(RETRY).await;
+        }
+    }
 }
 
 /// Connects to the task stream and joins the worker group. A worker may start before
@@ -720,7 +963,7 @@ async fn join(
                     );
                     waiting = true;
                 }
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                tokio::time::sleep(RETRY).await;
                 if stopping.load(std::sync::atomic::Ordering::SeqCst) {
                     return Ok(None);
                 }

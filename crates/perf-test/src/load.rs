@@ -60,6 +60,11 @@ pub struct LoadOptions {
     /// `perf-test worker` processes to run, and measure end to end.
     #[arg(long)]
     pub broker: Option<String>,
+    /// With --broker: how long to keep retrying a broker lost mid-run before giving up
+    /// (exit 4, the report of what completed still written). When it answers again,
+    /// the tasks it lost are published again and the run goes on.
+    #[arg(long, default_value_t = 30.0, allow_negative_numbers = true)]
+    pub broker_timeout: f64,
     /// Serve Prometheus metrics on HOST:PORT (GET /metrics) while the run lasts.
     #[arg(long)]
     pub metrics_addr: Option<String>,
@@ -107,6 +112,7 @@ impl LoadOptions {
             }
             config.timeout = Some(Duration::from_secs_f64(t));
         }
+        self.broker_timeout()?;
         if self.compare_xargs && self.broker.is_some() {
             return Err(PerfError::Usage(
                 "--compare-xargs runs locally; drop --broker".into(),
@@ -119,6 +125,18 @@ impl LoadOptions {
         }
         config.validate("the command line")?;
         Ok(config)
+    }
+
+    /// `--broker-timeout`, checked.
+    pub fn broker_timeout(&self) -> Result<Duration, PerfError> {
+        let t = self.broker_timeout;
+        if t.is_finite() && t > 0.0 && t <= 86_400.0 {
+            Ok(Duration::from_secs_f64(t))
+        } else {
+            Err(PerfError::Usage(format!(
+                "--broker-timeout must be seconds in (0, 86400], got {t}"
+            )))
+        }
     }
 
     /// `--runs`, `--tasks-per-run`, `--workers` and `--duration` over `config`'s values.
@@ -149,7 +167,7 @@ impl LoadOptions {
 fn measure(
     runtime: &tokio::runtime::Runtime,
     config: &RunConfig,
-    broker: Option<&str>,
+    broker: Option<(&str, Duration)>,
     console: &mut dyn Console,
 ) -> Result<RunReport, PerfError> {
     let bar = console.is_terminal().then(|| {
@@ -173,7 +191,9 @@ fn measure(
     };
     let report = match broker {
         None => runtime.block_on(workflow::run(config, every, show)),
-        Some(url) => runtime.block_on(distributed::run(config, url, every, show)),
+        Some((url, timeout)) => {
+            runtime.block_on(distributed::run(config, url, timeout, every, show))
+        }
     };
     if let Some(bar) = bar {
         bar.finish();
@@ -198,6 +218,16 @@ fn finish(
         console.status(&format!("wrote {}", path.display()));
     }
     let total = report.config.total_tasks();
+    if let Some(why) = report
+        .distributed
+        .as_ref()
+        .and_then(|d| d.broker_lost.as_ref())
+    {
+        return Err(PerfError::Unavailable(format!(
+            "{why}: {} of {total} tasks completed (the report covers them and lists the rest)",
+            report.completed
+        )));
+    }
     if report.interrupted {
         return Err(PerfError::Interrupted(format!(
             "interrupted: {} of {total} tasks completed (the report covers them)",
@@ -229,6 +259,8 @@ fn run_all(options: &LoadOptions, console: &mut dyn Console) -> Result<(), PerfE
         .map_or(0, |d| d.as_secs());
     let mut failures = Vec::new();
     let (runtime, _endpoint) = runtime_with_metrics(options.metrics_addr.as_deref(), console)?;
+    let timeout = options.broker_timeout()?;
+    let broker = options.broker.as_deref().map(|url| (url, timeout));
     for name in RunConfig::builtin_names() {
         let mut config = RunConfig::named(name)?;
         if let Some(w) = options.workers {
@@ -236,15 +268,19 @@ fn run_all(options: &LoadOptions, console: &mut dyn Console) -> Result<(), PerfE
             config.validate("the command line")?;
         }
         console.status(&format!("=== {name}"));
-        let report = measure(&runtime, &config, options.broker.as_deref(), console)?;
+        let report = measure(&runtime, &config, broker, console)?;
         let (txt, json) = workflow::results_paths(&options.results_dir, name, unix);
-        if let Err(e) = finish(&report, &json, Some((&txt, String::new())), console) {
-            failures.push(format!("{name}: {e}"));
-        }
+        let result = finish(&report, &json, Some((&txt, String::new())), console);
         write_json(
             &PathBuf::from(format!("target/perf/{name}.json")),
             &report.metrics(),
         )?;
+        match result {
+            // The broker is gone: the configs after this one cannot run either.
+            Err(e @ PerfError::Unavailable(_)) => return Err(e),
+            Err(e) => failures.push(format!("{name}: {e}")),
+            Ok(()) => {}
+        }
     }
     if failures.is_empty() {
         Ok(())
@@ -264,7 +300,9 @@ pub fn run(options: &LoadOptions, console: &mut dyn Console) -> Result<(), PerfE
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("target/perf/{}.json", config.name)));
     let (runtime, _endpoint) = runtime_with_metrics(options.metrics_addr.as_deref(), console)?;
-    let report = measure(&runtime, &config, options.broker.as_deref(), console)?;
+    let timeout = options.broker_timeout()?;
+    let broker = options.broker.as_deref().map(|url| (url, timeout));
+    let report = measure(&runtime, &config, broker, console)?;
     let result = finish(&report, &json, None, console);
     if options.compare_xargs && result.is_err() {
         console.status("not comparing with xargs: the run itself did not complete");

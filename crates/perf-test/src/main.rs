@@ -2,8 +2,8 @@
 //! library's command (`perf_test::*::run…`), prints what it shows (status lines to
 //! stderr, reports to stdout) and exits with `perf_test::Exit`: 0 done, 1 the run
 //! failed or tasks failed, 2 bad arguments, 3 the run hit its time limit, 4 the broker
-//! is unreachable or was lost, 130 Ctrl-C; after 1, 3 and 130 the report of what
-//! completed has still been written.
+//! is unreachable or was lost past `--broker-timeout`, 130 Ctrl-C; after 1, 3, 4
+//! (mid-run) and 130 the report of what completed has still been written.
 
 #![warn(clippy::too_many_lines)]
 

@@ -412,8 +412,43 @@ pub struct DistributedStats {
     pub slots: usize,
     /// Results per worker.
     pub per_worker: Vec<(String, u64)>,
-    /// Results received for tasks already reported (re-runs after a reclaim).
+    /// Results received for tasks already reported (re-runs after a reclaim or a
+    /// broker restart): counted here, never twice in the figures.
     pub duplicates: u64,
+    /// The broker outages the run survived, each one's length in seconds.
+    pub outages: Vec<f64>,
+    /// Of those, how many were server restarts (the server's run id changed).
+    pub restarts: u64,
+    /// Tasks published again after an outage (a restart lost them, or their first
+    /// publication failed).
+    pub republished: u64,
+    /// Why the run stopped early: the broker stayed unreachable past `--broker-timeout`.
+    pub broker_lost: Option<String>,
+    /// The tasks that did not end (neither completed nor failed), by id
+    /// (`workflow × tasks_per_run + node`): empty unless the run stopped early.
+    pub unfinished: Vec<u64>,
+}
+
+/// `ids` (ascending) as ranges: `3, 5-9, 12`.
+pub fn id_ranges(ids: &[u64]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < ids.len() {
+        let mut j = i;
+        while j + 1 < ids.len() && ids[j + 1] == ids[j] + 1 {
+            j += 1;
+        }
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        if j == i {
+            out.push_str(&ids[i].to_string());
+        } else {
+            out.push_str(&format!("{}-{}", ids[i], ids[j]));
+        }
+        i = j + 1;
+    }
+    out
 }
 
 /// `completion / ideal`; NaN (no efficiency, and no metric) without an ideal rate, as
@@ -922,9 +957,34 @@ impl RunReport {
             }
             let _ = writeln!(
                 out,
-                "  Duplicate results (tasks re-run after a reclaim): {}",
+                "  Duplicate results (tasks re-run after a reclaim or a restart): {}",
                 d.duplicates
             );
+            let lengths: Vec<String> = d.outages.iter().map(|s| format!("{s:.1} s")).collect();
+            let _ = writeln!(
+                out,
+                "  Broker outages survived: {}{}; server restarts: {}; tasks published again: {}",
+                d.outages.len(),
+                if lengths.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", lengths.join(", "))
+                },
+                d.restarts,
+                d.republished
+            );
+            if let Some(why) = &d.broker_lost {
+                let _ = writeln!(out, "  Broker lost: {why}");
+            }
+            if !d.unfinished.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "  Not completed: {} tasks (id = workflow × {} + node): {}",
+                    d.unfinished.len(),
+                    c.tasks_per_run,
+                    id_ranges(&d.unfinished)
+                );
+            }
             let _ = writeln!(
                 out,
                 "  (latency: publication to the result's receipt, on this machine's clock; \

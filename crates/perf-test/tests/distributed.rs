@@ -2,7 +2,9 @@
 //! `perf-test worker` processes, and the coordinator (`perf-test --broker`). Every task
 //! must run, the per-worker counts must add up, a worker killed mid-run must lose no
 //! task (another takes over its pending entries), a worker started before its broker
-//! waits for it, and an unreachable broker is exit 4.
+//! waits for it, an unreachable broker is exit 4, and a broker killed mid-run is
+//! survived when it comes back (with and without an append-only file) and, when it
+//! does not, is exit 4 with the report naming the tasks that did not complete.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -242,6 +244,14 @@ fn an_unreachable_broker_is_exit_4_naming_it() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("expected redis://HOST:PORT"));
+    coordinator(dir.path())
+        .args(["--broker", "redis://127.0.0.1:1", "--config", "quick"])
+        .args(["--broker-timeout", "0"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--broker-timeout must be seconds in (0, 86400], got 0",
+        ));
 }
 
 /// A worker started before its broker waits for it (`--broker-timeout`), then serves:
@@ -308,4 +318,197 @@ fn redis_query<T: redis::FromRedisValue>(url: &str, cmd: &redis::Cmd) -> T {
 
 fn redis_keys(url: &str) -> Vec<String> {
     redis_query(url, redis::cmd("KEYS").arg("*"))
+}
+
+/// The coordinator's output after a run of 2 000 tasks of 20 ms (chains of 5) on two
+/// workers of 8 slots, with redis-server killed (SIGKILL) 1 s in and, if `back_after`
+/// is given, started again that much later on the same port.
+struct Outage {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    /// The exit code of each worker and when it exited, from the kill; None: still up
+    /// 10 s after the coordinator ended.
+    workers: Vec<Option<(Option<i32>, Duration)>>,
+    json: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn run_through_an_outage(
+    server: &mut orchbench::events::RedisServer,
+    back_after: Option<Duration>,
+    broker_timeout: &str,
+) -> Outage {
+    let url = server.url();
+    let mut workers = Workers::start(
+        &url,
+        &["wA", "wB"],
+        &[
+            "--workers",
+            "8",
+            "--reclaim-after",
+            "1",
+            "--broker-timeout",
+            broker_timeout,
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("outage.json");
+    let run = std::thread::spawn({
+        let (url, json, cwd) = (url.clone(), json.clone(), dir.path().to_owned());
+        let timeout = broker_timeout.to_owned();
+        move || {
+            coordinator(&cwd)
+                .args(["--broker", &url, "--runs", "400", "--tasks-per-run", "5"])
+                .args(["--shape", "chain", "--duration", "0.02", "--timeout", "120"])
+                .args(["--broker-timeout", &timeout, "--json"])
+                .arg(&json)
+                .timeout(Duration::from_secs(150))
+                .output()
+                .expect("the coordinator runs")
+        }
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    server.stop();
+    let killed = Instant::now();
+    if let Some(wait) = back_after {
+        std::thread::sleep(wait);
+        server.restart().expect("redis-server restarts on its port");
+    }
+    let out = run.join().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exits = workers
+        .0
+        .iter_mut()
+        .map(|child| {
+            loop {
+                match child.try_wait() {
+                    Ok(Some(status)) => break Some((status.code(), killed.elapsed())),
+                    _ if back_after.is_some() || Instant::now() >= deadline => break None,
+                    _ => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        })
+        .collect();
+    Outage {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        workers: exits,
+        json,
+        _dir: dir,
+    }
+}
+
+/// The figure after `label` in the distributed section (`label: N`).
+fn figure(stdout: &str, label: &str) -> u64 {
+    let at = stdout
+        .find(label)
+        .unwrap_or_else(|| panic!("no {label:?} in {stdout}"));
+    stdout[at + label.len()..]
+        .trim_start()
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no number after {label:?} in {stdout}"))
+}
+
+/// The checks every survived restart must pass: exit 0, every task once in the
+/// report, the results per worker adding up, the outage seen and survived.
+fn assert_survived(o: &Outage) {
+    let all = format!("{}\n{}", o.stdout, o.stderr);
+    assert_eq!(o.code, Some(0), "{all}");
+    assert!(
+        o.stdout
+            .contains("Tasks: 2000 completed, 0 failed, 0 not run"),
+        "{all}"
+    );
+    let counts = per_worker(&o.stdout);
+    assert_eq!(counts.iter().map(|(_, n)| n).sum::<u64>(), 2000, "{all}");
+    assert_eq!(figure(&o.stdout, "server restarts:"), 1, "{all}");
+    assert!(
+        o.stderr.contains("broker lost") && o.stderr.contains("the server restarted"),
+        "{all}"
+    );
+    assert!(!o.stdout.contains("Not completed"), "{all}");
+    let m = bench_gate::perf::load(o.json.parent().unwrap()).unwrap();
+    assert_eq!(m["perf/custom/failed"].value, 0.0);
+}
+
+/// redis-server killed mid-run and started again empty (no persistence): the stream,
+/// the groups and the results are gone; the coordinator publishes again every task it
+/// has not seen complete, and the run completes with each task reported once.
+#[test]
+fn a_run_survives_a_broker_restart_without_persistence() {
+    let mut server = crate::util::redis_server("a_run_survives_a_restart_without_persistence");
+    let o = run_through_an_outage(&mut server, Some(Duration::from_secs(2)), "30");
+    assert_survived(&o);
+    // The kill came mid-run: what had not completed was lost and published again.
+    let again = figure(&o.stdout, "tasks published again:");
+    assert!(again > 0, "{}", o.stdout);
+    eprintln!(
+        "without persistence: published again {again}, duplicates {}",
+        figure(&o.stdout, "restart):")
+    );
+}
+
+/// redis-server with an append-only file (`appendfsync everysec`) killed mid-run and
+/// started again: it reloads the stream, so at most the last second's tasks are
+/// published again, and the run completes with each task reported once.
+#[test]
+fn a_run_survives_a_broker_restart_with_aof() {
+    let mut server = orchbench::events::RedisServer::start_durable()
+        .expect("a_run_survives_a_restart_with_aof: a real redis-server is required");
+    let o = run_through_an_outage(&mut server, Some(Duration::from_secs(2)), "30");
+    assert_survived(&o);
+    eprintln!(
+        "with AOF: published again {}, duplicates {}",
+        figure(&o.stdout, "tasks published again:"),
+        figure(&o.stdout, "restart):")
+    );
+}
+
+/// redis-server killed mid-run and never back: the workers and the coordinator retry
+/// for --broker-timeout (not an instant exit), then exit 4; the coordinator still
+/// writes its report, which names exactly the tasks that did not complete.
+#[test]
+fn a_broker_that_stays_dead_is_exit_4_with_the_report() {
+    let mut server = crate::util::redis_server("a_broker_that_stays_dead");
+    let o = run_through_an_outage(&mut server, None, "2");
+    let all = format!("{}\n{}", o.stdout, o.stderr);
+    assert_eq!(o.code, Some(4), "{all}");
+    assert!(o.stderr.contains("unreachable for"), "{all}");
+    assert!(o.stdout.contains("Broker lost: broker redis://"), "{all}");
+    let completed = figure(&o.stdout, "Tasks:");
+    assert!(completed > 0 && completed < 2000, "{all}");
+    // The ranges listed cover exactly the tasks that did not complete.
+    let line = o
+        .stdout
+        .lines()
+        .find(|l| l.contains("Not completed:"))
+        .unwrap_or_else(|| panic!("no list of the unfinished tasks: {all}"));
+    let listed = figure(line, "Not completed:");
+    let ranges = line.rsplit_once("+ node): ").expect("the ranges").1;
+    let mut ids = Vec::new();
+    for r in ranges.split(", ") {
+        match r.split_once('-') {
+            Some((a, b)) => ids.extend(a.parse::<u64>().unwrap()..=b.parse::<u64>().unwrap()),
+            None => ids.push(r.parse::<u64>().unwrap()),
+        }
+    }
+    assert_eq!(ids.len() as u64, listed, "{line}");
+    assert_eq!(completed + listed, 2000, "{all}");
+    assert!(ids.windows(2).all(|w| w[0] < w[1]) && ids[ids.len() - 1] < 2000);
+    // The report was written, with the completed tasks' figures.
+    let m = bench_gate::perf::load(o.json.parent().unwrap()).unwrap();
+    assert_eq!(m["perf/custom/failed"].value, listed as f64);
+    // Each worker waited out its --broker-timeout (2 s) before giving up, exit 4.
+    for w in &o.workers {
+        let (code, at) = w.expect("the worker exited");
+        assert_eq!(code, Some(4), "{all}");
+        assert!(
+            at >= Duration::from_secs(2),
+            "a worker gave up after {at:?}"
+        );
+    }
 }

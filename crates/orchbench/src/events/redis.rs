@@ -331,6 +331,70 @@ impl RedisStreamsBus {
         })
     }
 
+    /// The server's `run_id` (`INFO server`): a new value after every restart, so a
+    /// client that lost its connection can tell a network blip from a restart that may
+    /// have lost data.
+    pub async fn server_run_id(&self) -> Result<String, BusError> {
+        let mut conn = self.conn()?;
+        let info = self
+            .inner
+            .run(&mut conn, redis::cmd("INFO").arg("server"), "INFO server")
+            .await?;
+        let text = match &info {
+            Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+            Value::VerbatimString { text, .. } => text.clone(),
+            Value::SimpleString(s) => s.clone(),
+            other => return Err(self.inner.protocol("INFO server", other)),
+        };
+        text.lines()
+            .find_map(|l| l.strip_prefix("run_id:"))
+            .map(|id| id.trim().to_owned())
+            .ok_or_else(|| self.inner.protocol("INFO server", &info))
+    }
+
+    /// Every entry now in the stream, oldest first, read without a group (`XRANGE`,
+    /// `page` entries per round trip): what a restarted server still holds. Entries that
+    /// do not decode are left out (a group's reader dead-letters them).
+    pub async fn entries(&self, page: usize) -> Result<Vec<Event>, BusError> {
+        let inner = &self.inner;
+        let mut conn = self.conn()?;
+        let mut out = Vec::new();
+        let mut start = "-".to_owned();
+        loop {
+            let mut cmd = redis::cmd("XRANGE");
+            cmd.arg(inner.config.stream.as_str())
+                .arg(start.as_str())
+                .arg("+")
+                .arg("COUNT")
+                .arg(page.max(1));
+            let reply = inner.run(&mut conn, &cmd, "XRANGE").await?;
+            let Value::Array(entries) = reply else {
+                return Err(inner.protocol("XRANGE", &reply));
+            };
+            let n = entries.len();
+            let mut last = None;
+            for entry in &entries {
+                let Value::Array(parts) = entry else {
+                    return Err(inner.protocol("XRANGE", entry));
+                };
+                let [Value::BulkString(id), fields] = parts.as_slice() else {
+                    return Err(inner.protocol("XRANGE", entry));
+                };
+                if let Ok(event) = decode_fields(fields) {
+                    out.push(event);
+                }
+                last = Some(id);
+            }
+            match last {
+                // The next page starts after the last id (exclusive range, Redis ≥ 6.2).
+                Some(id) if n >= page.max(1) => {
+                    start = format!("({}", String::from_utf8_lossy(id));
+                }
+                _ => return Ok(out),
+            }
+        }
+    }
+
     fn xadd(&self, pipe: &mut Pipeline, event: &Event) {
         let c = &self.inner.config;
         let cmd = pipe.cmd("XADD").arg(c.stream.as_str());
@@ -620,28 +684,12 @@ impl RedisSubscription {
             else {
                 return Err(self.inner.protocol("XREADGROUP", &Value::Array(parts)));
             };
-            let decoded = match &fields {
-                // A pending entry deleted from the stream (trimmed): nothing to deliver.
-                Value::Nil => {
-                    self.to_ack.push(id);
-                    continue;
-                }
-                Value::Array(f) if f.len() % 2 == 0 => {
-                    if f.iter().all(|v| as_bytes(v).is_some()) {
-                        let pairs = f.chunks_exact(2).map(|p| {
-                            (
-                                as_bytes(&p[0]).unwrap_or_default(),
-                                as_bytes(&p[1]).unwrap_or_default(),
-                            )
-                        });
-                        decode(pairs).map_err(|e| e.to_string())
-                    } else {
-                        Err("a field or value is not a string".into())
-                    }
-                }
-                _ => Err("fields are not a list of pairs".into()),
-            };
-            match decoded {
+            // A pending entry deleted from the stream (trimmed): nothing to deliver.
+            if fields == Value::Nil {
+                self.to_ack.push(id);
+                continue;
+            }
+            match decode_fields(&fields) {
                 Ok(event) => {
                     out.push(event);
                     n += 1;
@@ -807,6 +855,26 @@ impl Subscription for RedisSubscription {
 
     async fn ack(&mut self) -> Result<(), BusError> {
         self.round_trip(None, "XACK").await.map(drop)
+    }
+}
+
+/// An entry's field/value list as an event; `Err` says why it is not one.
+fn decode_fields(fields: &Value) -> Result<Event, String> {
+    match fields {
+        Value::Array(f) if f.len() % 2 == 0 => {
+            if f.iter().all(|v| as_bytes(v).is_some()) {
+                let pairs = f.chunks_exact(2).map(|p| {
+                    (
+                        as_bytes(&p[0]).unwrap_or_default(),
+                        as_bytes(&p[1]).unwrap_or_default(),
+                    )
+                });
+                decode(pairs).map_err(|e| e.to_string())
+            } else {
+                Err("a field or value is not a string".into())
+            }
+        }
+        _ => Err("fields are not a list of pairs".into()),
     }
 }
 

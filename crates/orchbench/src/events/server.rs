@@ -1,5 +1,6 @@
 //! A throwaway local `redis-server` for tests, benches and examples: started on a
-//! free loopback port with persistence off, stopped by PID when dropped.
+//! free loopback port, with persistence off or (for crash tests) an append-only file in
+//! a data directory of its own, stopped by PID and its directory removed when dropped.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -38,6 +39,15 @@ pub enum ServerError {
     /// No free port could be reserved.
     #[error("no free loopback port: {0}")]
     Port(#[source] std::io::Error),
+    /// The data directory of a durable server could not be created.
+    #[error("cannot create the data directory {dir}: {source}")]
+    DataDir {
+        /// The directory.
+        dir: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// A `redis-server` child process on `127.0.0.1:port`, killed and reaped on drop.
@@ -46,6 +56,8 @@ pub struct RedisServer {
     binary: PathBuf,
     port: u16,
     child: Option<Child>,
+    /// With persistence: the server's own data directory (removed on drop).
+    data_dir: Option<PathBuf>,
 }
 
 /// The `redis-server` binary: `$ORCHBENCH_REDIS_SERVER`, else the first on PATH.
@@ -82,23 +94,52 @@ impl RedisServer {
             binary,
             port: free_port()?,
             child: None,
+            data_dir: None,
+        };
+        server.spawn()?;
+        Ok(server)
+    }
+
+    /// Starts a server that persists every write to an append-only file (`appendonly
+    /// yes`, `appendfsync everysec`) in a data directory of its own, so that
+    /// [`RedisServer::restart`] after [`RedisServer::stop`] (a crash) reloads what was
+    /// written up to about a second before it.
+    pub fn start_durable() -> Result<RedisServer, ServerError> {
+        let binary = find_redis_server().ok_or(ServerError::NotInstalled)?;
+        let port = free_port()?;
+        let dir = std::env::temp_dir().join(format!(
+            "orchbench-redis-{port}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        std::fs::create_dir_all(&dir).map_err(|source| ServerError::DataDir {
+            dir: dir.clone(),
+            source,
+        })?;
+        let mut server = RedisServer {
+            binary,
+            port,
+            child: None,
+            data_dir: Some(dir),
         };
         server.spawn()?;
         Ok(server)
     }
 
     fn spawn(&mut self) -> Result<(), ServerError> {
-        let child = Command::new(&self.binary)
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .args([
-                "--protected-mode",
-                "no",
-                "--loglevel",
-                "warning",
-                "--dir",
-                "/tmp",
-            ])
+        let mut cmd = Command::new(&self.binary);
+        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--daemonize", "no"])
+            .args(["--protected-mode", "no", "--loglevel", "warning"]);
+        match &self.data_dir {
+            Some(dir) => cmd
+                .args(["--appendonly", "yes", "--appendfsync", "everysec", "--dir"])
+                .arg(dir),
+            None => cmd.args(["--appendonly", "no", "--dir", "/tmp"]),
+        };
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -165,7 +206,8 @@ impl RedisServer {
         }
     }
 
-    /// Starts the server again on the same port (empty: persistence is off).
+    /// Starts the server again on the same port: empty, or, for
+    /// [`RedisServer::start_durable`], with what its append-only file holds.
     pub fn restart(&mut self) -> Result<(), ServerError> {
         self.stop();
         self.spawn()
@@ -175,5 +217,8 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
+        if let Some(dir) = self.data_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
