@@ -488,3 +488,75 @@ fn the_run_id_tells_a_restart_and_entries_reads_what_the_server_kept() {
         assert_eq!(bus.entries(700).await.unwrap(), sent);
     });
 }
+
+/// Reads with held acknowledgement: a consumer reads ahead, and only what it hands to
+/// `ack_later` is acknowledged (with its next read); the rest stays pending, taken
+/// over by the group's other consumers once idle.
+#[test]
+fn held_reads_acknowledge_only_what_is_handed_back() {
+    let server = server("held reads");
+    rt().block_on(async {
+        let mut c = config(&server);
+        c.claim_idle_ms = 200;
+        c.claim_interval_ms = 50;
+        let bus = RedisStreamsBus::connect(c).await.unwrap();
+        let mut sub = bus.subscribe_as("g", "ahead").await.unwrap();
+        bus.publish_batch((0..30).map(ev)).await.unwrap();
+        let (mut first, mut first_ids) = (Vec::new(), Vec::new());
+        assert_eq!(
+            sub.poll_batch_held(&mut first, &mut first_ids, 10)
+                .await
+                .unwrap(),
+            10
+        );
+        let (mut second, mut second_ids) = (Vec::new(), Vec::new());
+        // Reading ahead acknowledges nothing of the first batch.
+        assert_eq!(
+            sub.poll_batch_held(&mut second, &mut second_ids, 10)
+                .await
+                .unwrap(),
+            10
+        );
+        assert_eq!(first, (0..10).map(ev).collect::<Vec<_>>());
+        assert_eq!(second, (10..20).map(ev).collect::<Vec<_>>());
+        assert_eq!((first_ids.len(), second_ids.len()), (10, 10));
+        assert_ne!(first_ids[0], second_ids[0]);
+        let mut conn = raw(&server).await;
+        let pending = |conn: &mut redis::aio::MultiplexedConnection| {
+            let mut cmd = redis::cmd("XPENDING");
+            cmd.arg("orchbench:events").arg("g");
+            let conn = conn.clone();
+            async move {
+                let mut conn = conn;
+                let v: Vec<redis::Value> = cmd.query_async(&mut conn).await.unwrap();
+                match v.first() {
+                    Some(redis::Value::Int(n)) => *n,
+                    other => panic!("{other:?}"),
+                }
+            }
+        };
+        assert_eq!(pending(&mut conn).await, 20);
+        // The first batch is done: handed back, it goes with the next read.
+        sub.ack_later(first_ids);
+        let (mut third, mut third_ids) = (Vec::new(), Vec::new());
+        assert_eq!(
+            sub.poll_batch_held(&mut third, &mut third_ids, 10)
+                .await
+                .unwrap(),
+            10
+        );
+        assert_eq!(pending(&mut conn).await, 20, "10 acked, 10 more taken");
+        assert_eq!(sub.stats().acked, 10);
+        // The second batch is never handed back (this consumer "died"): another
+        // consumer takes it over once it has been idle for claim_idle_ms.
+        sub.ack_later(third_ids);
+        sub.ack().await.unwrap();
+        drop(sub);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut other = bus.subscribe_as("g", "other").await.unwrap();
+        let got = read_n(&mut other, 10, Duration::from_secs(5)).await;
+        assert_eq!(got, second);
+        other.ack().await.unwrap();
+        assert_eq!(pending(&mut conn).await, 0);
+    });
+}

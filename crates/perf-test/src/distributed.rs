@@ -13,14 +13,17 @@
 //!   clocks need to agree across machines. A task reported twice (a reclaimed task
 //!   runs again: at least once, not exactly once) is counted once, and the duplicate
 //!   is reported.
-//! - **Worker** ([`serve`]). It reads up to `slots` tasks at a time as one consumer,
-//!   runs them on a local pool, and publishes their results. It acknowledges the batch
-//!   only when asking for the next one, after the results are out. A worker killed
-//!   mid-batch therefore leaves its tasks pending, and a live worker reclaims them
-//!   once they have been idle for `reclaim_after`.
+//! - **Worker** ([`serve`]). A reader task reads tasks as one consumer whenever there
+//!   is room: `slots` running on the local pool plus up to `batch` read ahead, so a
+//!   slot that frees is refilled without waiting for a round trip. Each task's result
+//!   is published as it ends (those that end together in one pipeline), and a read's
+//!   entries are acknowledged once all its results are out (read with held
+//!   acknowledgement, acknowledged with a later read). A worker killed mid-run
+//!   therefore leaves its tasks pending, and a live worker reclaims them once they have
+//!   been idle for `reclaim_after`.
 //!
 //! - **Broker death.** Both sides retry a broker lost mid-run every 0.2 s for
-//!   `--broker-timeout`. A worker holds its batch's results until they are out; the
+//!   `--broker-timeout`. A worker holds its tasks' results until they are out; the
 //!   coordinator holds newly ready tasks and, when the broker answers with a new
 //!   `run_id` (a restart), publishes again every unfinished task the task stream no
 //!   longer holds. A broker that stays away ends the run with its report and the
@@ -38,7 +41,7 @@ use serde::{Deserialize, Serialize};
 use crate::workflow::{Deps, DistributedStats, Executor, Latency, Progress, RunConfig, RunReport};
 use crate::{Console, PerfError};
 use orchbench::events::{
-    BusError, Event, EventBus, EventKind, RedisConfig, RedisStreamsBus, RedisSubscription,
+    BusError, EntryId, Event, EventBus, EventKind, RedisConfig, RedisStreamsBus, RedisSubscription,
     Subscription,
 };
 use orchbench::monitor::{MonitorConfig, ResourceMonitor};
@@ -557,11 +560,12 @@ pub struct WorkerOptions {
     /// Tasks this worker runs at once.
     #[arg(long, default_value_t = 20, allow_negative_numbers = true)]
     pub workers: i64,
-    /// Tasks taken per read (default: --workers); more helps very short tasks.
+    /// The most tasks taken per read, and read ahead beyond the running ones (default:
+    /// --workers); more helps very short tasks.
     #[arg(long, allow_negative_numbers = true)]
     pub batch: Option<i64>,
     /// Take over a dead worker's tasks once they have been pending this many seconds
-    /// (must exceed the longest task).
+    /// (must exceed twice the longest task: a task read ahead waits for a slot first).
     #[arg(long, default_value_t = 5.0, allow_negative_numbers = true)]
     pub reclaim_after: f64,
     /// This worker's consumer name (default `<host>-<pid>`).
@@ -679,8 +683,9 @@ pub async fn serve(config: WorkerConfig) -> Result<WorkerReport, PerfError> {
         format!("{host}-{}", std::process::id())
     });
     // Stopping is checked between reads, never by cancelling one (see
-    // `RedisSubscription::poll_batch`): a stopped worker finishes the batch it has,
-    // publishes its results and acknowledges it, within one `block_ms` of the signal.
+    // `RedisSubscription::poll_batch`): a stopped worker stops reading within one
+    // `block_ms` of the signal, finishes the tasks it has taken, publishes their
+    // results and acknowledges them.
     let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watcher = tokio::spawn({
         let stopping = stopping.clone();
@@ -689,173 +694,408 @@ pub async fn serve(config: WorkerConfig) -> Result<WorkerReport, PerfError> {
             stopping.store(true, std::sync::atomic::Ordering::SeqCst);
         }
     });
-    let Some((_tasks, mut inbox)) = join(&config, &bus_config, &name, &stopping).await? else {
-        watcher.abort();
-        return Ok(WorkerReport::default());
+    let (_tasks, inbox) = match join(&config, &bus_config, &name, &stopping).await? {
+        Some(joined) => joined,
+        None => {
+            watcher.abort();
+            return Ok(WorkerReport::default());
+        }
     };
-    let mut pool = Arc::new(
-        Pool::new(PoolConfig::with_workers(config.slots))
-            .map_err(|e| PerfError::Usage(format!("--workers: {e}")))?,
-    );
-    let mut replies: HashMap<String, RedisStreamsBus> = HashMap::new();
-    let mut report = WorkerReport::default();
     let batch = config.batch.max(config.slots);
-    let mut buf: Vec<Event> = Vec::with_capacity(batch);
+    // Tasks taken and not yet published: the slots' worth running, and up to a batch
+    // read ahead, so a slot that frees is refilled without waiting for a read.
+    let room = Arc::new(tokio::sync::Semaphore::new(config.slots + batch));
+    let (acks_tx, acks_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<EntryId>>();
+    let (taken_tx, mut taken_rx) = tokio::sync::mpsc::channel::<Result<Taken, PerfError>>(4);
+    let reader = tokio::spawn(read_tasks(Reader {
+        inbox,
+        room: room.clone(),
+        batch,
+        acks: acks_rx,
+        taken: taken_tx,
+        stopping: stopping.clone(),
+        name: name.clone(),
+        url: url.to_owned(),
+        timeout: config.broker_timeout,
+    }));
+    let mut state = Running {
+        pool: new_pool(config.slots)?,
+        reads: HashMap::new(),
+        next_read: 0,
+        in_flight: 0,
+        report: WorkerReport::default(),
+        replies: HashMap::new(),
+        acks: Vec::new(),
+    };
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Done>();
+    let mut tick = tokio::time::interval(RETRY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_task = Instant::now();
-    let mut broker_lost: Option<Instant> = None;
+    let mut reader_done = false;
     let mut unpublished = false;
-    loop {
-        buf.clear();
-        if stopping.load(std::sync::atomic::Ordering::SeqCst)
-            || config.idle_exit.is_some_and(|d| last_task.elapsed() >= d)
-        {
-            break;
-        }
-        let received = inbox.poll_batch(&mut buf, batch).await;
-        if let Ok(0) = received {
-            continue;
-        }
-        if let Err(e) = received {
-            if broker_lost.is_none() {
-                eprintln!(
-                    "worker {name}: {e}; retrying for up to {:.1} s (--broker-timeout)",
-                    config.broker_timeout.as_secs_f64()
-                );
+    while !(reader_done && state.in_flight == 0) {
+        tokio::select! {
+            taken = taken_rx.recv(), if !reader_done => match taken {
+                Some(Ok(taken)) => {
+                    last_task = Instant::now();
+                    state.start(taken, &name, &done_tx, &room).await;
+                }
+                Some(Err(e)) => return Err(e),
+                None => reader_done = true,
+            },
+            Some(first) = done_rx.recv() => {
+                let mut done = vec![first];
+                while let Ok(d) = done_rx.try_recv() {
+                    done.push(d);
+                }
+                if !state.finish(done, &config, &name, (&bus_config, &stopping), &room).await? {
+                    // Stopped while the broker was away: what is unpublished stays
+                    // unacknowledged, and another worker runs it again.
+                    unpublished = true;
+                    break;
+                }
+                if !state.acks.is_empty() {
+                    let _ = acks_tx.send(std::mem::take(&mut state.acks));
+                }
             }
-            let since = *broker_lost.get_or_insert_with(Instant::now);
-            if since.elapsed() >= config.broker_timeout {
-                return Err(lost_for(url, since, &e));
+            _ = tick.tick() => {
+                state.cancel_overdue(&config, &name).await?;
+                if config.idle_exit.is_some_and(|d| last_task.elapsed() >= d) && state.in_flight == 0 {
+                    stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
             }
-            tokio::time::sleep(RETRY).await;
-            continue;
         }
-        if let Some(since) = broker_lost.take() {
-            eprintln!(
-                "worker {name}: broker back after {:.1} s",
-                since.elapsed().as_secs_f64()
-            );
+    }
+    stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+    watcher.abort();
+    let (mut inbox, mut acks_rx) = reader
+        .await
+        .map_err(|e| PerfError::Run(format!("the task reader failed: {e}")))?;
+    // Acknowledge what is done and published (not what a stop left unpublished).
+    if !unpublished {
+        while let Ok(ids) = acks_rx.try_recv() {
+            inbox.ack_later(ids);
         }
-        last_task = Instant::now();
-        report.reclaimed = inbox.stats().claimed;
-        // Run the batch on the local pool; each task reports through the channel.
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut running = 0usize;
-        let mut latest_deadline = 0u64;
-        let mut specs: Vec<(usize, TaskSpec)> = Vec::with_capacity(buf.len());
-        for (i, ev) in buf.iter().enumerate() {
+        inbox.ack_later(std::mem::take(&mut state.acks));
+        let _ = inbox.ack().await;
+    }
+    let mut report = state.report;
+    report.reclaimed = inbox.stats().claimed;
+    state.pool.shutdown(Shutdown::Drain).await;
+    Ok(report)
+}
+
+fn new_pool(slots: usize) -> Result<Arc<Pool>, PerfError> {
+    Ok(Arc::new(
+        Pool::new(PoolConfig::with_workers(slots))
+            .map_err(|e| PerfError::Usage(format!("--workers: {e}")))?,
+    ))
+}
+
+/// One read of the task stream, handed from the reader to the worker's loop.
+struct Taken {
+    events: Vec<Event>,
+    ids: Vec<EntryId>,
+}
+
+/// A task that ended on the local pool.
+struct Done {
+    read: u64,
+    index: usize,
+    outcome: Outcome,
+    run_ns: u64,
+}
+
+/// A read whose tasks are running: its entries are acknowledged when the last ends.
+struct Read {
+    events: Vec<Event>,
+    ids: Vec<EntryId>,
+    specs: Vec<Option<TaskSpec>>,
+    /// Tasks still running.
+    left: usize,
+    /// Set when a cancel stopped some of them before their run was over: the read is
+    /// then left unacknowledged, for the group to hand out again.
+    abandoned: bool,
+}
+
+/// The worker loop's state.
+struct Running {
+    pool: Arc<Pool>,
+    reads: HashMap<u64, Read>,
+    next_read: u64,
+    in_flight: usize,
+    report: WorkerReport,
+    replies: HashMap<String, RedisStreamsBus>,
+    /// Ids whose work is done and published, to acknowledge.
+    acks: Vec<EntryId>,
+}
+
+impl Running {
+    /// Starts the tasks of `taken` on the pool; drops those of a run that is over and
+    /// malformed ones (their slots are given back at once).
+    async fn start(
+        &mut self,
+        taken: Taken,
+        name: &str,
+        done: &tokio::sync::mpsc::UnboundedSender<Done>,
+        room: &tokio::sync::Semaphore,
+    ) {
+        let read = self.next_read;
+        self.next_read += 1;
+        let mut specs = Vec::with_capacity(taken.events.len());
+        let mut left = 0;
+        for (index, ev) in taken.events.iter().enumerate() {
             let spec: TaskSpec = match serde_json::from_slice(ev.payload.as_bytes()) {
                 Ok(spec) => spec,
                 Err(e) => {
                     eprintln!("worker {name}: dropping a malformed task {}: {e}", ev.task);
+                    specs.push(None);
+                    room.add_permits(1);
                     continue;
                 }
             };
             if spec.deadline_ns <= unix_ns() {
-                report.expired += 1;
+                self.report.expired += 1;
+                specs.push(None);
+                room.add_permits(1);
                 continue;
             }
-            latest_deadline = latest_deadline.max(spec.deadline_ns);
             let task = match &spec.command {
                 Some(cmd) => Task::process(cmd.clone()),
                 None if spec.duration_ns == 0 => Task::noop(),
                 None => Task::sleep(Duration::from_nanos(spec.duration_ns)),
             };
-            let tx = tx.clone();
-            let taken = Instant::now();
+            let done = done.clone();
+            let taken_at = Instant::now();
             let task = task.on_end(move |outcome: &Outcome| {
-                let _ = tx.send((i, outcome.clone(), taken.elapsed().as_nanos() as u64));
+                let _ = done.send(Done {
+                    read,
+                    index,
+                    outcome: outcome.clone(),
+                    run_ns: taken_at.elapsed().as_nanos() as u64,
+                });
             });
-            specs.push((i, spec));
-            if pool.submit(task).await.is_ok() {
-                running += 1;
+            specs.push(Some(spec));
+            if self.pool.submit(task).await.is_ok() {
+                left += 1;
+            } else {
+                room.add_permits(1);
             }
         }
-        drop(tx);
-        // Wait for the batch, but not past the latest run deadline in it: after that no
-        // coordinator is listening, and a hung command must not hold the worker.
-        let mut outcomes: Vec<Option<(Outcome, u64)>> = vec![None; buf.len()];
-        let wait_until = Duration::from_nanos(latest_deadline.saturating_sub(unix_ns()));
-        let gathered = tokio::time::timeout(wait_until, async {
-            for _ in 0..running {
-                match rx.recv().await {
-                    Some((i, outcome, run_ns)) => outcomes[i] = Some((outcome, run_ns)),
-                    None => break,
-                }
-            }
-        })
-        .await;
-        if gathered.is_err() {
-            eprintln!("worker {name}: a batch outlived its run's deadline; cancelling it");
-            pool.shutdown(Shutdown::Cancel).await;
-            pool = Arc::new(
-                Pool::new(PoolConfig::with_workers(config.slots))
-                    .map_err(|e| PerfError::Usage(format!("--workers: {e}")))?,
-            );
+        if left == 0 {
+            self.acks.extend(taken.ids);
+            return;
         }
-        // Publish the results, grouped by their run's result stream.
-        let mut by_reply: HashMap<&str, Vec<Event>> = HashMap::new();
-        for (i, spec) in &specs {
-            let Some((outcome, run_ns)) = outcomes[*i].take() else {
+        self.in_flight += left;
+        self.reads.insert(
+            read,
+            Read {
+                events: taken.events,
+                ids: taken.ids,
+                specs,
+                left,
+                abandoned: false,
+            },
+        );
+    }
+
+    /// Publishes the results of `done` (grouped by their run's result stream), then
+    /// gives their slots back and queues the acknowledgement of every read whose tasks
+    /// have all ended. A result for a run that is over is not published: nobody listens.
+    /// `Ok(false)`: stopped before the results were out.
+    async fn finish(
+        &mut self,
+        done: Vec<Done>,
+        config: &WorkerConfig,
+        name: &str,
+        (bus_config, stopping): (&RedisConfig, &std::sync::atomic::AtomicBool),
+        room: &tokio::sync::Semaphore,
+    ) -> Result<bool, PerfError> {
+        let mut by_reply: HashMap<String, Vec<Event>> = HashMap::new();
+        let now = unix_ns();
+        for d in &done {
+            let Some(read) = self.reads.get_mut(&d.read) else {
                 continue;
             };
-            let ev = &buf[*i];
-            let (kind, error) = match outcome {
+            let Some(spec) = read.specs[d.index].as_ref() else {
+                continue;
+            };
+            if spec.deadline_ns <= now {
+                self.report.expired += 1;
+                continue;
+            }
+            if d.outcome == Outcome::Cancelled && read.abandoned {
+                // Stopped by `cancel_overdue` although its own run is not over: run
+                // again elsewhere, not reported as failed.
+                continue;
+            }
+            let (kind, error) = match &d.outcome {
                 Outcome::Completed => {
-                    report.completed += 1;
+                    self.report.completed += 1;
                     (EventKind::TaskFinished, None)
                 }
                 Outcome::Failed(why) => {
-                    report.failed += 1;
-                    (EventKind::TaskFailed, Some(why))
+                    self.report.failed += 1;
+                    (EventKind::TaskFailed, Some(why.clone()))
                 }
                 Outcome::Cancelled => {
-                    report.failed += 1;
+                    self.report.failed += 1;
                     (EventKind::TaskCancelled, Some("cancelled".into()))
                 }
             };
             let result = ResultSpec {
-                worker: name.clone(),
+                worker: name.to_owned(),
                 slots: config.slots,
-                run_ns,
+                run_ns: d.run_ns,
                 error,
             };
             let payload = serde_json::to_vec(&result).map_err(|e| PerfError::Run(e.to_string()))?;
+            let ev = &read.events[d.index];
             by_reply
-                .entry(spec.reply.as_str())
+                .entry(spec.reply.clone())
                 .or_default()
                 .push(Event::new(kind, ev.workflow, ev.task, unix_ns()).with_payload(payload));
         }
+        let mut out = Outbox {
+            replies: &mut self.replies,
+            bus_config,
+            name,
+            timeout: config.broker_timeout,
+            stopping,
+        };
         for (reply, events) in by_reply {
-            let out = Outbox {
-                replies: &mut replies,
-                bus_config: &bus_config,
-                name: &name,
-                timeout: config.broker_timeout,
-                stopping: &stopping,
-            };
-            if !out.publish(reply, events).await? {
-                // Stopped while the broker was away: the batch stays unacknowledged, so
-                // another worker (or this one, restarted) runs it again.
-                unpublished = true;
-                break;
+            if !out.publish(&reply, events).await? {
+                return Ok(false);
             }
         }
-        if unpublished {
-            break;
+        for d in done {
+            let Some(read) = self.reads.get_mut(&d.read) else {
+                continue;
+            };
+            read.left -= 1;
+            self.in_flight -= 1;
+            room.add_permits(1);
+            if read.left == 0 {
+                let read = self.reads.remove(&d.read).expect("present");
+                if !read.abandoned {
+                    self.acks.extend(read.ids);
+                }
+            }
         }
-        // Forget result streams of runs that are over (at most a few are live).
-        if replies.len() > 64 {
-            replies.clear();
+        Ok(true)
+    }
+
+    /// A task still running past its run's deadline holds a slot nobody waits for (a
+    /// hung command): the pool is cancelled and replaced. Reads caught in it whose run
+    /// is not over are left unacknowledged, for the group to hand out again.
+    async fn cancel_overdue(&mut self, config: &WorkerConfig, name: &str) -> Result<(), PerfError> {
+        let now = unix_ns();
+        let overdue = self
+            .reads
+            .values()
+            .any(|r| r.specs.iter().flatten().any(|s| s.deadline_ns <= now));
+        if !overdue {
+            return Ok(());
+        }
+        eprintln!("worker {name}: a task outlived its run's deadline; cancelling the pool");
+        for read in self.reads.values_mut() {
+            read.abandoned = read.specs.iter().flatten().any(|s| s.deadline_ns > now);
+        }
+        let old = std::mem::replace(&mut self.pool, new_pool(config.slots)?);
+        old.shutdown(Shutdown::Cancel).await;
+        Ok(())
+    }
+}
+
+/// What the task reader owns.
+struct Reader {
+    inbox: RedisSubscription,
+    room: Arc<tokio::sync::Semaphore>,
+    batch: usize,
+    acks: tokio::sync::mpsc::UnboundedReceiver<Vec<EntryId>>,
+    taken: tokio::sync::mpsc::Sender<Result<Taken, PerfError>>,
+    stopping: Arc<std::sync::atomic::AtomicBool>,
+    name: String,
+    url: String,
+    timeout: Duration,
+}
+
+/// Reads tasks while there is room (a slot free, or a batch's worth of read-ahead),
+/// sending the acknowledgements handed back with each read, and retrying a lost broker
+/// for `timeout` (then the error goes to the loop, exit 4). Stops between reads once
+/// `stopping` is set, never by cancelling one, and hands its subscription back.
+async fn read_tasks(
+    mut r: Reader,
+) -> (
+    RedisSubscription,
+    tokio::sync::mpsc::UnboundedReceiver<Vec<EntryId>>,
+) {
+    let mut lost: Option<Instant> = None;
+    let stopped = |r: &Reader| r.stopping.load(std::sync::atomic::Ordering::SeqCst);
+    while !stopped(&r) {
+        // At least one slot, then whatever more is free, up to a batch.
+        let Ok(Ok(first)) = tokio::time::timeout(RETRY, r.room.acquire()).await else {
+            continue;
+        };
+        first.forget();
+        let mut n = 1;
+        while n < r.batch {
+            match r.room.try_acquire() {
+                Ok(p) => {
+                    p.forget();
+                    n += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        while let Ok(ids) = r.acks.try_recv() {
+            r.inbox.ack_later(ids);
+        }
+        let (mut events, mut ids) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        match r.inbox.poll_batch_held(&mut events, &mut ids, n).await {
+            Ok(got) => {
+                note_back(&r.name, &mut lost);
+                r.room.add_permits(n - got);
+                if (got > 0 || !ids.is_empty())
+                    && r.taken.send(Ok(Taken { events, ids })).await.is_err()
+                {
+                    break;
+                }
+            }
+            Err(e) => {
+                r.room.add_permits(n);
+                let since = note_lost(&r.name, &mut lost, r.timeout, &e);
+                if since.elapsed() >= r.timeout {
+                    let _ = r.taken.send(Err(lost_for(&r.url, since, &e))).await;
+                    break;
+                }
+                tokio::time::sleep(RETRY).await;
+            }
         }
     }
-    watcher.abort();
-    // Acknowledge the last batch if its results are out.
-    if !unpublished {
-        let _ = inbox.ack().await;
+    (r.inbox, r.acks)
+}
+
+/// Notes a failed read: the start of an outage (said once) or more of one; returns
+/// since when the broker has been unreachable.
+fn note_lost(name: &str, lost: &mut Option<Instant>, timeout: Duration, e: &BusError) -> Instant {
+    if lost.is_none() {
+        eprintln!(
+            "worker {name}: {e}; retrying for up to {:.1} s (--broker-timeout)",
+            timeout.as_secs_f64()
+        );
     }
-    report.reclaimed = inbox.stats().claimed;
-    pool.shutdown(Shutdown::Drain).await;
-    Ok(report)
+    *lost.get_or_insert_with(Instant::now)
+}
+
+/// Notes a read that worked: the end of an outage, if there was one.
+fn note_back(name: &str, lost: &mut Option<Instant>) {
+    if let Some(since) = lost.take() {
+        eprintln!(
+            "worker {name}: broker back after {:.1} s",
+            since.elapsed().as_secs_f64()
+        );
+    }
 }
 
 /// The error of a broker unreachable since `since`, past `--broker-timeout`.
@@ -880,7 +1120,7 @@ impl Outbox<'_> {
     /// broker is away, for up to `timeout` (then an error, exit 4). A batch published
     /// in part before a failure is published whole again: the coordinator counts the
     /// repeats as duplicates. `Ok(false)`: stopped (Ctrl-C, SIGTERM) before it was out.
-    async fn publish(self, reply: &str, events: Vec<Event>) -> Result<bool, PerfError> {
+    async fn publish(&mut self, reply: &str, events: Vec<Event>) -> Result<bool, PerfError> {
         let url = self.bus_config.server.as_str();
         let mut lost: Option<Instant> = None;
         loop {

@@ -50,6 +50,9 @@ pub enum ProfileKind {
     Burst,
     /// A rising rate until it breaks, then a drop.
     Ramp,
+    /// Twice the capacity, then well below it, on an adaptive pool under each
+    /// backpressure policy ([`crate::overload`]).
+    Overload,
 }
 
 impl ProfileKind {
@@ -59,6 +62,7 @@ impl ProfileKind {
             ProfileKind::Sustained => "sustained",
             ProfileKind::Burst => "burst",
             ProfileKind::Ramp => "ramp",
+            ProfileKind::Overload => "overload",
         }
     }
 }
@@ -104,15 +108,18 @@ pub struct ProfileConfig {
 /// The numbers that shape a profile's schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Shape {
-    /// Sustained: the rate; burst: the rate during a burst; ramp: the top rate.
+    /// Sustained: the rate; burst: the rate during a burst; ramp: the top rate;
+    /// overload: the overload's rate.
     pub rate: f64,
-    /// Sustained: the length; burst: each idle and each burst stretch; ramp: the rise.
+    /// Sustained: the length; burst: each idle and each burst stretch; ramp: the rise;
+    /// overload: the overload's length.
     pub seconds: f64,
     /// Burst: how many idle + burst cycles.
     pub cycles: usize,
-    /// Ramp: the rate at the start, and during the cool-down after the drop.
+    /// Ramp: the rate at the start, and during the cool-down after the drop; overload:
+    /// the rate after it.
     pub from: f64,
-    /// Ramp: the cool-down's length.
+    /// Ramp: the cool-down's length; overload: the length of the stretch after it.
     pub cooldown: f64,
 }
 
@@ -141,6 +148,13 @@ impl Shape {
                 cycles: 1,
                 from: 10.0,
                 cooldown: if full { 60.0 } else { 10.0 },
+            },
+            ProfileKind::Overload => Shape {
+                rate: 2000.0,
+                seconds: if full { 60.0 } else { 4.0 },
+                cycles: 1,
+                from: 250.0,
+                cooldown: if full { 120.0 } else { 8.0 },
             },
         }
     }
@@ -172,6 +186,10 @@ impl Shape {
                     to: self.rate,
                     judged: true,
                 },
+                flat(self.cooldown, self.from, false),
+            ],
+            ProfileKind::Overload => vec![
+                flat(self.seconds, self.rate, true),
                 flat(self.cooldown, self.from, false),
             ],
         }
@@ -401,6 +419,11 @@ pub async fn run(
     mut progress: impl FnMut(f64, u64, u64),
 ) -> Result<ProfileReport, PerfError> {
     config.validate()?;
+    if config.kind == ProfileKind::Overload {
+        return Err(PerfError::Usage(
+            "the overload profile runs through perf_test::overload::run".into(),
+        ));
+    }
     let pool = Arc::new(
         Pool::new(PoolConfig {
             max_in_flight: config.workers + config.queue,
@@ -686,7 +709,7 @@ impl ProfileReport {
             m("queue_depth_peak", self.queue_peak as f64, "requests", Down),
         ];
         match self.config.kind {
-            ProfileKind::Sustained => {}
+            ProfileKind::Sustained | ProfileKind::Overload => {}
             ProfileKind::Burst => {
                 let t = self.burst_totals();
                 metrics.push(m("recovery_time_max", t.worst_recovery_s, "s", Down));
@@ -820,6 +843,8 @@ impl ProfileReport {
                     verdict(rate < 0.001)
                 );
             }
+            // Never a `ProfileReport`: its own report is `OverloadReport`.
+            ProfileKind::Overload => {}
             ProfileKind::Ramp => {
                 match self.breaking_point {
                     Some(rate) => {
@@ -867,7 +892,7 @@ impl ProfileReport {
 /// the standard scenario's ([`ProfileConfig::standard`]).
 #[derive(Debug, Clone, PartialEq, clap::Args)]
 pub struct ProfileOptions {
-    /// sustained, burst or ramp.
+    /// sustained, burst, ramp or overload.
     #[arg(value_enum)]
     pub kind: ProfileKind,
     /// The reference lengths (10, 10 and 30 minutes) instead of the ≤ 60 s scaling.
@@ -892,8 +917,9 @@ pub struct ProfileOptions {
     #[arg(long, default_value_t = 20.0, allow_negative_numbers = true)]
     pub task_time_ms: f64,
     /// Requests that may wait beyond the busy workers; more are rejected (errors).
-    #[arg(long, default_value_t = 1000, allow_negative_numbers = true)]
-    pub queue: i64,
+    /// Default 1000 (overload: 200).
+    #[arg(long, allow_negative_numbers = true)]
+    pub queue: Option<i64>,
     /// A request ending later than this many seconds after its arrival is an error.
     #[arg(long, default_value_t = 5.0, allow_negative_numbers = true)]
     pub request_timeout: f64,
@@ -912,6 +938,9 @@ pub struct ProfileOptions {
     /// Serve Prometheus metrics on HOST:PORT (GET /metrics) while the run lasts.
     #[arg(long)]
     pub metrics_addr: Option<String>,
+    /// The overload profile's own flags.
+    #[command(flatten)]
+    pub overload: crate::overload::OverloadOptions,
 }
 
 impl ProfileOptions {
@@ -940,9 +969,10 @@ impl ProfileOptions {
         config.task_time = Duration::from_secs_f64(
             in_range("--task-time-ms", self.task_time_ms, 0.001, 3.6e6)? / 1e3,
         );
-        config.queue = usize::try_from(self.queue).map_err(|_| {
-            PerfError::Usage(format!("--queue must be at least 0, got {}", self.queue))
-        })?;
+        if let Some(q) = self.queue {
+            config.queue = usize::try_from(q)
+                .map_err(|_| PerfError::Usage(format!("--queue must be at least 0, got {q}")))?;
+        }
         config.request_timeout = Duration::from_secs_f64(in_range(
             "--request-timeout",
             self.request_timeout,
@@ -961,11 +991,12 @@ impl ProfileOptions {
 }
 
 /// Runs the profile `options` describe on a fresh runtime (serving metrics if asked),
-/// shows the report and writes the gate's report; returns the report.
-pub fn run_command(
-    options: &ProfileOptions,
-    console: &mut dyn Console,
-) -> Result<ProfileReport, PerfError> {
+/// shows the report and writes the gate's report (overload: through
+/// [`crate::overload::run_command`]).
+pub fn run_command(options: &ProfileOptions, console: &mut dyn Console) -> Result<(), PerfError> {
+    if options.kind == ProfileKind::Overload {
+        return crate::overload::run_command(options, &options.overload, console).map(drop);
+    }
     let config = options.config()?;
     let (runtime, _endpoint) = runtime_with_metrics(options.metrics_addr.as_deref(), console)?;
     let kind = config.kind;
@@ -983,7 +1014,7 @@ pub fn run_command(
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("target/perf/profile-{}.json", kind.name())));
     write_json_noted(console, &path, &report.metrics())?;
-    Ok(report)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -845,6 +845,85 @@ fn a_ramp_past_capacity_breaks_near_the_capacity() {
     );
 }
 
+/// `perf-test profile overload`, shortened (1 s at twice the capacity, then 2 s at a
+/// quarter, under each policy): in flight never above the cap, refusals under reject
+/// and waits (no refusal) under wait, the adaptive pool growing to its maximum and
+/// shrinking after, the chart written, and the shipped thresholds judging it.
+#[test]
+fn an_overload_profile_shows_backpressure_and_the_adaptive_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("profile-overload.json");
+    let svg = dir.path().join("overload.svg");
+    let out = perf_test(dir.path())
+        .args(["profile", "overload", "--seconds", "1", "--json"])
+        .arg(&json)
+        .arg("--svg")
+        .arg(&svg)
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("=== Load profile: overload ===")
+                .and(predicate::str::contains("Policy reject:"))
+                .and(predicate::str::contains("Policy wait:"))
+                .and(predicate::str::contains("ABOVE IT").not()),
+        )
+        .get_output()
+        .stdout
+        .clone();
+    let stdout = String::from_utf8_lossy(&out);
+    assert_eq!(stdout.matches("(never above it)").count(), 2, "{stdout}");
+    let m = gate_metrics(dir.path());
+    let v = |k: &str| {
+        m.get(&format!("perf/profile_overload/{k}"))
+            .unwrap_or_else(|| panic!("{k} missing: {stdout}"))
+            .value
+    };
+    assert!(v("in_flight_peak_over_cap") <= 1.0, "{stdout}");
+    // 2 000 arrivals in the overload, 1 000/s served: about half refused.
+    let refused = v("reject_refused_fraction_in_overload");
+    assert!((0.3..=0.55).contains(&refused), "{stdout}");
+    assert_eq!(v("wait_refused"), 0.0, "{stdout}");
+    assert_eq!(v("wait_completed_fraction"), 1.0, "{stdout}");
+    assert!(v("wait_wait_max") > 0.0, "{stdout}");
+    for p in ["reject", "wait"] {
+        assert_eq!(v(&format!("{p}_workers_peak_fraction")), 1.0, "{stdout}");
+        assert!(v(&format!("{p}_workers_end_fraction")) < 1.0, "{stdout}");
+        // Seconds are stored in nanoseconds.
+        assert!(v(&format!("{p}_recovery_time")) < 2e9, "{stdout}");
+    }
+    // Under wait the driver falls behind: latency from the intended arrival grows.
+    assert!(v("wait_latency_p99") > v("reject_latency_p99"), "{stdout}");
+    let chart = std::fs::read_to_string(&svg).unwrap();
+    assert_eq!(
+        chart.matches("<svg ").count(),
+        4,
+        "three panels in one document"
+    );
+    for title in ["Adaptive pool size", "Requests waiting", "p95 latency"] {
+        assert!(chart.contains(title), "{title}");
+    }
+    let policy = bench_gate::thresholds::Policy::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../thresholds.toml"
+    )))
+    .unwrap();
+    for (id, rule) in [
+        (
+            "perf/profile_overload/in_flight_peak_over_cap",
+            "perf/profile_overload/in_flight_peak_over_cap",
+        ),
+        (
+            "perf/profile_overload/wait_workers_end_fraction",
+            "perf/profile_overload/*_workers_end_fraction",
+        ),
+    ] {
+        assert_eq!(
+            policy.levels_for(id, bench_gate::Source::Perf).1,
+            Some(rule)
+        );
+    }
+}
+
 #[test]
 fn bad_profile_arguments_are_exit_2_naming_the_flag() {
     let dir = tempfile::tempdir().unwrap();
@@ -866,6 +945,15 @@ fn bad_profile_arguments_are_exit_2_naming_the_flag() {
             "--error-budget must be in 0..=1, got 2",
         ),
         (vec!["profile", "spike"], "spike"),
+        (
+            vec!["profile", "overload", "--min-workers", "30"],
+            "--min-workers must be 1..=--workers (20), got 30",
+        ),
+        (vec!["profile", "overload", "--policy", "drop"], "drop"),
+        (
+            vec!["profile", "overload", "--after-rate", "-1"],
+            "--after-rate must be in",
+        ),
     ] {
         perf_test(dir.path())
             .args(&args)

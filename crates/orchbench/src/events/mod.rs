@@ -24,7 +24,7 @@ use std::future::Future;
 
 pub use event::{DecodeError, Event, EventKind, Payload};
 pub use memory::{MemoryBus, MemoryConfig, MemorySubscription};
-pub use redis::{RedisConfig, RedisStats, RedisStreamsBus, RedisSubscription, Trim};
+pub use redis::{EntryId, RedisConfig, RedisStats, RedisStreamsBus, RedisSubscription, Trim};
 pub use server::{RedisServer, ServerError, find_redis_server};
 
 /// Why a bus operation failed.

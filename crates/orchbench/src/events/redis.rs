@@ -566,6 +566,17 @@ pub struct RedisStats {
     pub acked: u64,
 }
 
+/// A stream entry's id (`<ms>-<seq>`), as handed out by
+/// [`RedisSubscription::poll_batch_held`] for a later [`RedisSubscription::ack_later`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct EntryId(Vec<u8>);
+
+impl std::fmt::Display for EntryId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&String::from_utf8_lossy(&self.0))
+    }
+}
+
 /// One consumer of one group on a [`RedisStreamsBus`], on its own connection.
 pub struct RedisSubscription {
     inner: Arc<Inner>,
@@ -618,6 +629,32 @@ impl RedisSubscription {
         max: usize,
     ) -> Result<usize, BusError> {
         self.read_once(out, max.max(1)).await
+    }
+
+    /// Like [`RedisSubscription::poll_batch`] (one read, at most `block_ms`, sending the
+    /// acknowledgements queued so far), but the entries read are *not* acknowledged with
+    /// the next read: their ids go to `held`, and they stay pending until they are
+    /// handed to [`RedisSubscription::ack_later`]. This lets a consumer read ahead
+    /// while it still works on what it read before, acknowledging each entry only when
+    /// its work is done. Entries held past the group's `claim_idle_ms` are taken over
+    /// by other consumers.
+    pub async fn poll_batch_held(
+        &mut self,
+        out: &mut Vec<Event>,
+        held: &mut Vec<EntryId>,
+        max: usize,
+    ) -> Result<usize, BusError> {
+        let n = self.read_once(out, max.max(1)).await?;
+        // After a read, the queue holds exactly that read's ids: the acks before it
+        // were sent and cleared in its round trip (a failed round trip is an error).
+        held.extend(self.to_ack.drain(..).map(EntryId));
+        Ok(n)
+    }
+
+    /// Queues `ids` (from [`RedisSubscription::poll_batch_held`]) to be acknowledged with
+    /// the next read, or by [`Subscription::ack`].
+    pub fn ack_later(&mut self, ids: impl IntoIterator<Item = EntryId>) {
+        self.to_ack.extend(ids.into_iter().map(|id| id.0));
     }
 
     fn push_ack(&self, pipe: &mut Pipeline) {
@@ -673,6 +710,9 @@ impl RedisSubscription {
     ) -> Result<usize, BusError> {
         let mut dead: Vec<(Vec<u8>, Value, String)> = Vec::new();
         let mut n = 0;
+        // If moving bad entries aside fails, the read is an error and its caller drops
+        // what it got: nothing of it may then be acknowledged.
+        let (out_before, ack_before) = (out.len(), self.to_ack.len());
         out.reserve(entries.len());
         self.to_ack.reserve(entries.len());
         for entry in entries {
@@ -726,9 +766,19 @@ impl RedisSubscription {
                 ack.arg(id.as_slice());
             }
             pipe.ignore();
-            self.inner
+            if let Err(e) = self
+                .inner
                 .run_pipe(&mut self.conn, &pipe, "XADD dead-letter")
-                .await?;
+                .await
+            {
+                out.truncate(out_before);
+                self.to_ack.truncate(ack_before);
+                self.stats.delivered -= n as u64;
+                if source != Source::New {
+                    self.stats.redelivered -= n as u64;
+                }
+                return Err(e);
+            }
             self.stats.dead_lettered += dead.len() as u64;
         }
         Ok(n)

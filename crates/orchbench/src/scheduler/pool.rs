@@ -423,24 +423,34 @@ impl Inner {
     }
 
     /// Takes an in-flight slot, or says why not.
+    /// Takes one in-flight slot. The count never passes the cap, not even for a moment
+    /// (a full pool refuses without touching it), so `stats().in_flight` is exact and a
+    /// refusal wakes no waiting submitter. The slot is taken before the state is read:
+    /// a shutdown either sees it or is seen.
     fn reserve(&self) -> Result<(), SubmitError> {
-        let before = self.in_flight.fetch_add(1, SeqCst);
-        let refusal = if self.state.load(SeqCst) != RUNNING {
-            Some(SubmitError::ShutDown)
-        } else if before >= self.config.max_in_flight {
-            Some(SubmitError::Full {
-                cap: self.config.max_in_flight,
-            })
-        } else {
-            None
-        };
-        match refusal {
-            None => Ok(()),
-            Some(e) => {
-                self.release(1);
-                Err(e)
+        let cap = self.config.max_in_flight;
+        let mut now = self.in_flight.load(SeqCst);
+        loop {
+            if now >= cap {
+                return Err(if self.state.load(SeqCst) != RUNNING {
+                    SubmitError::ShutDown
+                } else {
+                    SubmitError::Full { cap }
+                });
+            }
+            match self
+                .in_flight
+                .compare_exchange_weak(now, now + 1, SeqCst, SeqCst)
+            {
+                Ok(_) => break,
+                Err(actual) => now = actual,
             }
         }
+        if self.state.load(SeqCst) != RUNNING {
+            self.release(1);
+            return Err(SubmitError::ShutDown);
+        }
+        Ok(())
     }
 
     fn refused(&self, e: SubmitError) -> SubmitError {
