@@ -16,6 +16,13 @@
 //!   `event_throughput/redis_raw_xadd/N/batch_1000`: the redis crate's pipelined
 //!   XADD of the same entries, the yardstick measured in the same run (same work).
 //!
+//! - `event_throughput/redis_server_xadd/{entry,one_field}`: the server's own XADD limit,
+//!   measured by `redis-benchmark -P 64 -c 50` (50 connections, 64 commands in flight
+//!   on each) on the same server in the same run: `entry` adds the bus's entries (four
+//!   fields), `one_field` the `XADD key * f v` such runs usually quote. A sample's time is
+//!   redis-benchmark's own figure (requests / its requests per second), so the bus's
+//!   ratios to the server's limit are quoted from one run (docs/results.md).
+//!
 //! - `event_throughput/coordination/{memory,redis}`: one agent publishes a task event,
 //!   another receives, acknowledges and answers it, the first sees the answer
 //!   (`perf_test::coordinate::Pair`, which `perf-test coordinate` times for p50/p99);
@@ -443,6 +450,7 @@ fn redis_benches(c: &mut Criterion) {
         publish,
     );
     one_redis_bench(c, &runtime, "event_throughput/redis_raw_xadd", &url, n, raw);
+    server_xadd_benches(c, &url, n);
     let prefix = stream_key();
     let coordination_url = url.clone();
     let pair = orchbench_benches::on_runtime(&runtime, async move {
@@ -454,6 +462,103 @@ fn redis_benches(c: &mut Criterion) {
             .expect("the agents subscribe")
     });
     coordination_bench(c, &runtime, "redis", pair);
+}
+
+/// The fields of the bus's entries, as `redis-benchmark` arguments.
+const ENTRY_FIELDS: &[&str] = &[
+    "k",
+    "task.finished",
+    "w",
+    "624",
+    "t",
+    "9999",
+    "ts",
+    "1700000000000000000",
+];
+
+/// `event_throughput/redis_server_xadd/{entry,one_field}` (see the header); skipped with
+/// the reason printed when `redis-benchmark` is not on PATH or the server is not TCP.
+fn server_xadd_benches(c: &mut Criterion, url: &str, n: u64) {
+    let info = redis::Client::open(url)
+        .expect("url")
+        .get_connection_info()
+        .clone();
+    let redis::ConnectionAddr::Tcp(host, port) = info.addr().clone() else {
+        eprintln!("event_throughput/redis_server_xadd: SKIPPED: the server is not on TCP");
+        return;
+    };
+    if std::process::Command::new("redis-benchmark")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("event_throughput/redis_server_xadd: SKIPPED: redis-benchmark is not on PATH");
+        return;
+    }
+    // 20 requests per event of the bus's runs: long enough (about 0.2 s here) for
+    // redis-benchmark's 50 connections to reach their rate.
+    let requests = n * 20;
+    let mut group = c.benchmark_group("event_throughput/redis_server_xadd");
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(requests));
+    let shapes: [(&str, &[&str]); 2] = [("entry", ENTRY_FIELDS), ("one_field", &["f", "v"])];
+    for (name, fields) in shapes {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| server_xadd_run(&host, port, &info, requests, fields))
+                    .sum()
+            })
+        });
+    }
+    group.finish();
+}
+
+/// One `redis-benchmark -P 64 -c 50 -n REQUESTS XADD key * FIELDS…` run against a fresh
+/// key (deleted after): the time `requests` take at the rate it reports.
+fn server_xadd_run(
+    host: &str,
+    port: u16,
+    info: &redis::ConnectionInfo,
+    requests: u64,
+    fields: &[&str],
+) -> Duration {
+    let key = stream_key();
+    let mut cmd = std::process::Command::new("redis-benchmark");
+    cmd.args(["-h", host, "-p", &port.to_string()]).args([
+        "-P",
+        "64",
+        "-c",
+        "50",
+        "-n",
+        &requests.to_string(),
+        "-q",
+    ]);
+    let settings = info.redis_settings();
+    if let Some(password) = settings.password() {
+        cmd.args(["-a", password]);
+        if let Some(user) = settings.username() {
+            cmd.args(["--user", user]);
+        }
+    }
+    if settings.db() != 0 {
+        cmd.args(["--dbnum", &settings.db().to_string()]);
+    }
+    cmd.args(["XADD", key.as_str(), "*"]).args(fields);
+    let out = cmd.output().expect("redis-benchmark runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // The last line: "XADD …: 869565.25 requests per second, p50=3.527 msec".
+    let rps: f64 = text
+        .rsplit_once(": ")
+        .and_then(|(_, tail)| tail.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .filter(|&v: &f64| v > 0.0 && out.status.success())
+        .unwrap_or_else(|| panic!("redis-benchmark printed no rate: {text}"));
+    let client = redis::Client::open(info.clone()).expect("client");
+    let mut conn = client.get_connection().expect("connect");
+    let _: () = redis::cmd("DEL").arg(&key).query(&mut conn).expect("DEL");
+    Duration::from_secs_f64(requests as f64 / rps)
 }
 
 /// `GROUP/N/batch_1000`: ten flat samples of one whole run each.

@@ -885,9 +885,19 @@ fn an_overload_profile_shows_backpressure_and_the_adaptive_pool() {
     assert_eq!(v("wait_refused"), 0.0, "{stdout}");
     assert_eq!(v("wait_completed_fraction"), 1.0, "{stdout}");
     assert!(v("wait_wait_max") > 0.0, "{stdout}");
+    // The pool shrinks after the overload under both policies. Under wait, what it
+    // holds at the end depends on how late the driver's catch-up bursts came (here the
+    // suite's other tests share the two cores), so the lowest size is what is checked.
+    let lowest: Vec<u32> = stdout
+        .split("lowest ")
+        .skip(1)
+        .filter_map(|t| t.split(',').next()?.trim().parse().ok())
+        .collect();
+    assert_eq!(lowest.len(), 2, "{stdout}");
+    assert!(lowest.iter().all(|&l| l < 20), "{lowest:?}: {stdout}");
+    assert!(v("reject_workers_end_fraction") < 1.0, "{stdout}");
     for p in ["reject", "wait"] {
         assert_eq!(v(&format!("{p}_workers_peak_fraction")), 1.0, "{stdout}");
-        assert!(v(&format!("{p}_workers_end_fraction")) < 1.0, "{stdout}");
         // Seconds are stored in nanoseconds.
         assert!(v(&format!("{p}_recovery_time")) < 2e9, "{stdout}");
     }

@@ -18,6 +18,7 @@
 mod event;
 mod memory;
 mod redis;
+mod resp;
 mod server;
 
 use std::future::Future;

@@ -2,21 +2,26 @@
 //! stream, consumed by consumer groups with at-least-once delivery.
 //!
 //! - Publishing is `XADD` (optionally `MAXLEN ~ N`), pipelined: a batch of events is
-//!   `batch`-sized pipelines, one round trip each; concurrent single publishes share
-//!   the multiplexed connection, which pipelines them too.
-//! - A subscription is one consumer of one group, on its own connection (its blocking
-//!   `XREADGROUP` must not stall the publisher's). Each read carries the previous
-//!   batch's `XACK` in the same round trip. On its first read it re-delivers its own
-//!   pending entries (a restarted consumer of the same name finishes what it took);
-//!   every `claim_interval_ms` it takes over entries idle longer than `claim_idle_ms`
-//!   from dead consumers (`XAUTOCLAIM`), so every event is processed at least once.
+//!   `batch`-sized pipelines, one round trip each, on the bus's own RESP connection
+//!   (`resp.rs`: encoded into one buffer, replies counted without `redis::Value`s). A
+//!   batch that finds it busy, and concurrent single publishes, share the redis crate's
+//!   multiplexed connection, which pipelines them too.
+//! - A subscription is one consumer of one group, on connections of its own (its
+//!   blocking `XREADGROUP` must not stall the publisher's). New entries are read on a
+//!   RESP connection and decoded in place; each read carries the previous batch's
+//!   `XACK` in the same round trip, and after a full batch `recv_batch` sends the next
+//!   read before decoding this one. On its first read it re-delivers its own pending
+//!   entries (a restarted consumer of the same name finishes what it took); every
+//!   `claim_interval_ms` it takes over entries idle longer than `claim_idle_ms` from
+//!   dead consumers (`XAUTOCLAIM`), so every event is processed at least once.
 //! - An entry that does not decode goes to the dead-letter stream (`<stream>:dead`,
 //!   with the original id, fields and the reason) and is acknowledged, so it never
 //!   blocks the consumer.
-//! - Connections are `redis::aio::ConnectionManager`s: after a server restart the next
-//!   command reconnects; a command that fails meanwhile is an error, never a hang
-//!   (every call is bounded by `timeout_ms`). If the restart lost the group, the
-//!   subscription recreates it and reads the new stream from its start.
+//! - The redis crate's connections are `redis::aio::ConnectionManager`s: after a server
+//!   restart the next command reconnects; the RESP connections are dropped on any
+//!   failure and opened again by the next call. A command that fails meanwhile is an
+//!   error, never a hang (every call is bounded by `timeout_ms`). If the restart lost
+//!   the group, the subscription recreates it and reads the new stream from its start.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -26,6 +31,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, Pipeline, Value};
 
 use super::event::{F_AT, F_KIND, F_PAYLOAD, F_TASK, F_WORKFLOW, decode};
+use super::resp::{
+    RespConn, RespError, error_reply, int_reply, stream_reply_entries, stream_reply_len,
+};
 use super::{BusError, Event, EventBus, Subscription, parse_opt, split_query};
 
 /// How the stream is kept from growing without bound.
@@ -150,6 +158,9 @@ struct Inner {
     client: redis::Client,
     /// The publisher's connection; taken by `shutdown`.
     conn: Mutex<Option<ConnectionManager>>,
+    /// The batch publisher's own RESP connection (`resp.rs`), opened on first use and
+    /// dropped after any failure; a batch that finds it busy takes `conn` instead.
+    publisher: tokio::sync::Mutex<Option<RespConn>>,
     closed: Arc<AtomicBool>,
     published: AtomicU64,
     consumers: AtomicU64,
@@ -192,6 +203,7 @@ impl RedisStreamsBus {
         let inner = Inner {
             addr: addr.clone(),
             conn: Mutex::new(None),
+            publisher: tokio::sync::Mutex::new(None),
             closed: Arc::new(AtomicBool::new(false)),
             published: AtomicU64::new(0),
             consumers: AtomicU64::new(0),
@@ -251,7 +263,9 @@ impl RedisStreamsBus {
             conn,
             group: group.to_owned(),
             consumer: consumer.to_owned(),
+            hot: None,
             to_ack: Vec::new(),
+            last_read_ids: 0,
             own_pending_done: false,
             claim_cursor: "0-0".into(),
             last_claim: Instant::now(),
@@ -380,7 +394,11 @@ impl RedisStreamsBus {
                 let [Value::BulkString(id), fields] = parts.as_slice() else {
                     return Err(inner.protocol("XRANGE", entry));
                 };
-                if let Ok(event) = decode_fields(fields) {
+                let strings: Option<Vec<&[u8]>> = match fields {
+                    Value::Array(f) => f.iter().map(as_bytes).collect(),
+                    _ => None,
+                };
+                if let Some(Entry::Event(event)) = strings.as_deref().map(decode_entry) {
                     out.push(event);
                 }
                 last = Some(id);
@@ -393,6 +411,63 @@ impl RedisStreamsBus {
                 _ => return Ok(out),
             }
         }
+    }
+
+    /// Publishes on the bus's own RESP connection (`resp.rs`): each `batch` of events
+    /// is one write of pre-encoded `XADD`s whose replies are read as they come.
+    async fn publish_resp<I>(&self, slot: &mut Option<RespConn>, events: I) -> Result<(), BusError>
+    where
+        I: IntoIterator<Item = Event> + Send,
+        I::IntoIter: Send,
+    {
+        let inner = &self.inner;
+        let c = &inner.config;
+        let limit = Duration::from_millis(c.timeout_ms + 100);
+        let mut events = events.into_iter().peekable();
+        let mut segment = Vec::with_capacity(c.batch.min(events.size_hint().0.max(1)));
+        let result = async {
+            while events.peek().is_some() {
+                if inner.closed.load(Ordering::Acquire) {
+                    return Err(BusError::Closed);
+                }
+                let conn = match slot {
+                    Some(conn) => conn,
+                    None => {
+                        let info = inner.client.get_connection_info();
+                        let opened = tokio::time::timeout(limit, RespConn::connect(info))
+                            .await
+                            .map_err(|_| inner.timeout("connect", limit))?
+                            .map_err(|e| inner.resp_error(e, "connect"))?;
+                        slot.insert(opened)
+                    }
+                };
+                segment.clear();
+                segment.extend(events.by_ref().take(c.batch));
+                let sent = conn.xadd_all(c.stream.as_bytes(), c.trim, &segment);
+                let (ok, failed) = match tokio::time::timeout(limit, sent).await {
+                    Ok(Ok(replies)) => replies,
+                    Ok(Err(e)) => {
+                        *slot = None;
+                        return Err(inner.resp_error(e, "XADD"));
+                    }
+                    Err(_) => {
+                        *slot = None;
+                        return Err(inner.timeout("XADD", limit));
+                    }
+                };
+                inner.published.fetch_add(ok as u64, Ordering::Relaxed);
+                if let Some(e) = failed {
+                    return Err(inner.resp_error(e, "XADD"));
+                }
+            }
+            Ok(())
+        }
+        .await;
+        if inner.closed.load(Ordering::Acquire) {
+            // Shut down meanwhile: nothing more goes out on this connection.
+            *slot = None;
+        }
+        result
     }
 
     fn xadd(&self, pipe: &mut Pipeline, event: &Event) {
@@ -431,6 +506,26 @@ impl Inner {
                 source,
             }),
             Err(_) => Err(self.timeout(what, timeout)),
+        }
+    }
+
+    fn resp_error(&self, e: RespError, what: &'static str) -> BusError {
+        match e {
+            RespError::Io(e) => BusError::Redis {
+                addr: self.addr.clone(),
+                what,
+                source: e.into(),
+            },
+            RespError::Server(source) => BusError::Redis {
+                addr: self.addr.clone(),
+                what,
+                source,
+            },
+            RespError::Protocol(detail) => BusError::Protocol {
+                addr: self.addr.clone(),
+                what,
+                detail,
+            },
         }
     }
 
@@ -517,6 +612,13 @@ impl EventBus for RedisStreamsBus {
         I: IntoIterator<Item = Event> + Send,
         I::IntoIter: Send,
     {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(BusError::Closed);
+        }
+        // The fast path when free; concurrent batches share the multiplexed connection.
+        if let Ok(mut slot) = self.inner.publisher.try_lock() {
+            return self.publish_resp(&mut slot, events).await;
+        }
         let mut conn = self.conn()?;
         let batch = self.inner.config.batch;
         let mut pipe = Pipeline::with_capacity(batch.min(1024));
@@ -546,6 +648,10 @@ impl EventBus for RedisStreamsBus {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
+        // A batch in flight drops it itself when it ends (`publish_resp`).
+        if let Ok(mut publisher) = self.inner.publisher.try_lock() {
+            publisher.take();
+        }
         Ok(())
     }
 }
@@ -577,18 +683,42 @@ impl std::fmt::Display for EntryId {
     }
 }
 
-/// One consumer of one group on a [`RedisStreamsBus`], on its own connection.
+/// One consumer of one group on a [`RedisStreamsBus`], on connections of its own: a
+/// RESP connection for reading new entries (`resp.rs`, decoded in place into events)
+/// and a redis crate connection for everything else.
 pub struct RedisSubscription {
     inner: Arc<Inner>,
     conn: ConnectionManager,
+    /// The connection new entries are read on; `None` until the first such read, and
+    /// after any failure (the next read opens a new one).
+    hot: Option<Box<Hot>>,
     group: String,
     consumer: String,
     /// Ids of the last batch, acknowledged with the next read (or `ack`).
     to_ack: Vec<Vec<u8>>,
+    /// How many ids at the end of `to_ack` the latest read added.
+    last_read_ids: usize,
     own_pending_done: bool,
     claim_cursor: String,
     last_claim: Instant,
     stats: RedisStats,
+}
+
+/// The reading connection and the read on it, if one is under way.
+struct Hot {
+    conn: RespConn,
+    state: HotState,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HotState {
+    /// No read outstanding.
+    Idle,
+    /// A read was sent after an `XACK` of the first `acks` ids of `to_ack` (0: none);
+    /// no reply read yet.
+    Sent { acks: usize },
+    /// The read's reply is whole in the buffer, its acks settled.
+    Landed,
 }
 
 /// Where the entries of one read come from.
@@ -597,6 +727,16 @@ enum Source {
     New,
     OwnPending,
     Claimed,
+}
+
+/// One entry of a read, decoded.
+enum Entry {
+    /// A pending entry deleted from the stream (trimmed): nothing to deliver.
+    Deleted,
+    /// An event.
+    Event(Event),
+    /// Not an event: its fields and why, for the dead-letter stream.
+    Bad(Vec<Vec<u8>>, String),
 }
 
 impl RedisSubscription {
@@ -617,18 +757,19 @@ impl RedisSubscription {
 
     /// One read, never longer than `block_ms` (plus a round trip): like
     /// [`Subscription::recv_batch`], acknowledging the previous batch, but returns 0
-    /// when nothing arrived instead of waiting on.
+    /// when nothing arrived instead of waiting on, and never reads ahead.
     ///
     /// For a consumer that must stop cleanly: cancelling `recv_batch` while its blocking
     /// `XREADGROUP` is on the wire leaves that read running on the server, and what it
     /// then takes is delivered to this consumer but never seen (it stays pending until
-    /// another consumer reclaims it). Polling and checking between polls avoids that.
+    /// another consumer reclaims it); so does the read `recv_batch` sends ahead after a
+    /// full batch. Polling and checking between polls avoids both.
     pub async fn poll_batch(
         &mut self,
         out: &mut Vec<Event>,
         max: usize,
     ) -> Result<usize, BusError> {
-        self.read_once(out, max.max(1)).await
+        self.read_once(out, max.max(1), false).await
     }
 
     /// Like [`RedisSubscription::poll_batch`] (one read, at most `block_ms`, sending the
@@ -644,10 +785,12 @@ impl RedisSubscription {
         held: &mut Vec<EntryId>,
         max: usize,
     ) -> Result<usize, BusError> {
-        let n = self.read_once(out, max.max(1)).await?;
-        // After a read, the queue holds exactly that read's ids: the acks before it
-        // were sent and cleared in its round trip (a failed round trip is an error).
-        held.extend(self.to_ack.drain(..).map(EntryId));
+        let n = self.read_once(out, max.max(1), false).await?;
+        // The read's own ids are the last ones queued; acks queued before it that it
+        // did not carry stay queued.
+        let from = self.to_ack.len() - self.last_read_ids;
+        held.extend(self.to_ack.drain(from..).map(EntryId));
+        self.last_read_ids = 0;
         Ok(n)
     }
 
@@ -669,12 +812,33 @@ impl RedisSubscription {
         }
     }
 
-    /// Sends the pending acks plus `read` in one round trip; returns `read`'s reply.
+    /// Counts an XACK's reply: acknowledged, or moot because the group is gone.
+    fn settle_ack(&mut self, ack: Value) -> Result<(), BusError> {
+        match ack {
+            Value::Int(n) => {
+                self.stats.acked += n.max(0) as u64;
+                Ok(())
+            }
+            Value::ServerError(e) if e.code() == "NOGROUP" => Ok(()),
+            other => Err(self.inner.protocol("XACK", &other)),
+        }
+    }
+
+    /// Sends the pending acks plus `read` in one round trip on the redis crate's
+    /// connection; returns `read`'s reply. Never while a read sent on the reading
+    /// connection has not been landed: the acks it carries would be sent twice
+    /// (harmless) and taken off `to_ack` wrongly when it lands.
     async fn round_trip(
         &mut self,
         read: Option<Cmd>,
         what: &'static str,
     ) -> Result<Value, BusError> {
+        debug_assert!(
+            self.hot
+                .as_ref()
+                .is_none_or(|h| !matches!(h.state, HotState::Sent { .. })),
+            "a round trip while a read and its acks are outstanding"
+        );
         let mut pipe = Pipeline::new();
         // Per-command replies, errors included: a NOGROUP is handled, not fatal.
         pipe.ignore_errors();
@@ -688,56 +852,39 @@ impl RedisSubscription {
         }
         let mut replies = self.inner.run_pipe(&mut self.conn, &pipe, what).await?;
         if acks {
-            let ack = replies.remove(0);
-            match ack {
-                Value::Int(n) => {
-                    self.stats.acked += n.max(0) as u64;
-                    self.to_ack.clear();
-                }
-                Value::ServerError(e) if e.code() == "NOGROUP" => self.to_ack.clear(),
-                other => return Err(self.inner.protocol("XACK", &other)),
-            }
+            self.settle_ack(replies.remove(0))?;
+            self.to_ack.clear();
         }
         Ok(replies.pop().unwrap_or(Value::Nil))
     }
 
-    /// Decodes `entries` into `out` (dead-lettering garbage), remembering ids to ack.
+    /// Hands decoded entries to `out`, remembering the ids to ack, and moves bad ones
+    /// to the dead-letter stream (acknowledged with it).
     async fn absorb(
         &mut self,
-        entries: Vec<Value>,
+        entries: Vec<(Vec<u8>, Entry)>,
         out: &mut Vec<Event>,
         source: Source,
     ) -> Result<usize, BusError> {
-        let mut dead: Vec<(Vec<u8>, Value, String)> = Vec::new();
+        let mut dead: Vec<(Vec<u8>, Vec<Vec<u8>>, String)> = Vec::new();
         let mut n = 0;
         // If moving bad entries aside fails, the read is an error and its caller drops
         // what it got: nothing of it may then be acknowledged.
         let (out_before, ack_before) = (out.len(), self.to_ack.len());
         out.reserve(entries.len());
         self.to_ack.reserve(entries.len());
-        for entry in entries {
-            let Value::Array(mut parts) = entry else {
-                return Err(self.inner.protocol("XREADGROUP", &entry));
-            };
-            let (Some(fields), Some(Value::BulkString(id)), None) =
-                (parts.pop(), parts.pop(), parts.pop())
-            else {
-                return Err(self.inner.protocol("XREADGROUP", &Value::Array(parts)));
-            };
-            // A pending entry deleted from the stream (trimmed): nothing to deliver.
-            if fields == Value::Nil {
-                self.to_ack.push(id);
-                continue;
-            }
-            match decode_fields(&fields) {
-                Ok(event) => {
+        for (id, entry) in entries {
+            match entry {
+                Entry::Deleted => self.to_ack.push(id),
+                Entry::Event(event) => {
                     out.push(event);
                     n += 1;
                     self.to_ack.push(id);
                 }
-                Err(reason) => dead.push((id, fields, reason)),
+                Entry::Bad(fields, reason) => dead.push((id, fields, reason)),
             }
         }
+        self.last_read_ids = self.to_ack.len() - ack_before;
         self.stats.delivered += n as u64;
         if source != Source::New {
             self.stats.redelivered += n as u64;
@@ -754,10 +901,8 @@ impl RedisSubscription {
                     .arg("group")
                     .arg(self.group.as_str());
                 cmd.arg("reason").arg(reason.as_str());
-                if let Value::Array(f) = fields {
-                    for v in f.iter() {
-                        cmd.arg(as_bytes(v).unwrap_or(b"?"));
-                    }
+                for f in fields {
+                    cmd.arg(f.as_slice());
                 }
                 pipe.ignore();
             }
@@ -773,6 +918,7 @@ impl RedisSubscription {
             {
                 out.truncate(out_before);
                 self.to_ack.truncate(ack_before);
+                self.last_read_ids = 0;
                 self.stats.delivered -= n as u64;
                 if source != Source::New {
                     self.stats.redelivered -= n as u64;
@@ -782,6 +928,41 @@ impl RedisSubscription {
             self.stats.dead_lettered += dead.len() as u64;
         }
         Ok(n)
+    }
+
+    /// The entries of a reply parsed by the redis crate, decoded.
+    fn entries_of(&self, entries: Vec<Value>) -> Result<Vec<(Vec<u8>, Entry)>, BusError> {
+        entries
+            .into_iter()
+            .map(|entry| {
+                let Value::Array(mut parts) = entry else {
+                    return Err(self.inner.protocol("XREADGROUP", &entry));
+                };
+                let (Some(fields), Some(Value::BulkString(id)), None) =
+                    (parts.pop(), parts.pop(), parts.pop())
+                else {
+                    return Err(self.inner.protocol("XREADGROUP", &Value::Array(parts)));
+                };
+                let entry = match &fields {
+                    Value::Nil => Entry::Deleted,
+                    Value::Array(f) => {
+                        let f: Option<Vec<&[u8]>> = f.iter().map(as_bytes).collect();
+                        match f {
+                            Some(f) => decode_entry(&f),
+                            None => Entry::Bad(
+                                field_bytes(&fields),
+                                "a field or value is not a string".into(),
+                            ),
+                        }
+                    }
+                    _ => Entry::Bad(
+                        field_bytes(&fields),
+                        "fields are not a list of pairs".into(),
+                    ),
+                };
+                Ok((id, entry))
+            })
+            .collect()
     }
 
     fn read_cmd(&self, max: usize, start: &str, block: bool) -> Cmd {
@@ -802,25 +983,181 @@ impl RedisSubscription {
 
     /// Handles a NOGROUP error (the server restarted without its data): recreate the
     /// group at the stream's start so nothing published since is missed.
-    async fn recover_group(&mut self, reply: &Value) -> Result<bool, BusError> {
-        if let Value::ServerError(e) = reply
-            && e.code() == "NOGROUP"
-        {
-            let inner = self.inner.clone();
-            inner.create_group(&mut self.conn, &self.group, "0").await?;
-            self.claim_cursor = "0-0".into();
-            return Ok(true);
-        }
-        Ok(false)
+    async fn recover_group(&mut self) -> Result<(), BusError> {
+        let inner = self.inner.clone();
+        inner.create_group(&mut self.conn, &self.group, "0").await?;
+        self.claim_cursor = "0-0".into();
+        Ok(())
     }
 
-    async fn read_once(&mut self, out: &mut Vec<Event>, max: usize) -> Result<usize, BusError> {
+    fn is_nogroup(reply: &Value) -> bool {
+        matches!(reply, Value::ServerError(e) if e.code() == "NOGROUP")
+    }
+
+    /// Queues, on the reading connection, the acks and a read of new entries.
+    fn queue_read(&self, hot: &mut Hot, max: usize, block: bool) {
+        let c = &self.inner.config;
+        let acks = self.to_ack.len();
+        if acks > 0 {
+            let mut args: Vec<&[u8]> = Vec::with_capacity(acks + 3);
+            args.extend([&b"XACK"[..], c.stream.as_bytes(), self.group.as_bytes()]);
+            args.extend(self.to_ack.iter().map(Vec::as_slice));
+            hot.conn.queue(&args);
+        }
+        let (count, block_ms) = (max.to_string(), c.block_ms.to_string());
+        let mut args: Vec<&[u8]> = vec![
+            b"XREADGROUP",
+            b"GROUP",
+            self.group.as_bytes(),
+            self.consumer.as_bytes(),
+            b"COUNT",
+            count.as_bytes(),
+        ];
+        if block {
+            args.extend([&b"BLOCK"[..], block_ms.as_bytes()]);
+        }
+        args.extend([&b"STREAMS"[..], c.stream.as_bytes(), b">"]);
+        hot.conn.queue(&args);
+        hot.state = HotState::Sent { acks };
+    }
+
+    /// Reads the replies of the read outstanding on `hot` until its entries are whole
+    /// in the buffer, settling the acks it carried.
+    async fn land(&mut self, hot: &mut Hot) -> Result<(), BusError> {
+        let HotState::Sent { acks } = hot.state else {
+            return Ok(());
+        };
+        if acks > 0 {
+            let reply = hot
+                .conn
+                .peek_reply()
+                .await
+                .map_err(|e| self.inner.resp_error(e, "XACK"))?;
+            match (int_reply(reply), error_reply(reply)) {
+                (Some(n), _) => self.stats.acked += n.max(0) as u64,
+                (_, Some(RespError::Server(e))) if e.code() == Some("NOGROUP") => {}
+                _ => {
+                    let detail = String::from_utf8_lossy(reply).into_owned();
+                    return Err(BusError::Protocol {
+                        addr: self.inner.addr.clone(),
+                        what: "XACK",
+                        detail,
+                    });
+                }
+            }
+            hot.conn.consume();
+            self.to_ack.drain(..acks);
+            hot.state = HotState::Sent { acks: 0 };
+        }
+        hot.conn
+            .peek_reply()
+            .await
+            .map_err(|e| self.inner.resp_error(e, "XREADGROUP"))?;
+        hot.state = HotState::Landed;
+        Ok(())
+    }
+
+    /// A read of new entries on the reading connection: the one outstanding if any
+    /// (sent ahead, or landed by `ack`), else a new one (blocking up to `block_ms` when
+    /// `block`). With `ahead`, a full batch sends the next read before it is decoded,
+    /// so the server takes the next entries while this batch is decoded and worked on.
+    async fn read_new(
+        &mut self,
+        out: &mut Vec<Event>,
+        max: usize,
+        block: bool,
+        ahead: bool,
+    ) -> Result<usize, BusError> {
+        let c = &self.inner.config;
+        let limit = Duration::from_millis(c.timeout_ms + c.block_ms + 100);
+        let mut hot = match self.hot.take() {
+            Some(hot) => hot,
+            None => {
+                let info = self.inner.client.get_connection_info();
+                let conn = tokio::time::timeout(limit, RespConn::connect(info))
+                    .await
+                    .map_err(|_| self.inner.timeout("connect", limit))?
+                    .map_err(|e| self.inner.resp_error(e, "connect"))?;
+                Box::new(Hot {
+                    conn,
+                    state: HotState::Idle,
+                })
+            }
+        };
+        // Cancelled or failed anywhere below, `hot` is dropped with its connection
+        // (the next read opens another): the acks it carried are still queued.
+        let io = async {
+            if hot.state == HotState::Idle {
+                self.queue_read(&mut hot, max, block);
+                hot.conn
+                    .send()
+                    .await
+                    .map_err(|e| self.inner.resp_error(e, "XREADGROUP"))?;
+            }
+            self.land(&mut hot).await
+        };
+        match tokio::time::timeout(limit, io).await {
+            Ok(r) => r?,
+            Err(_) => return Err(self.inner.timeout("XREADGROUP", limit)),
+        }
+        let reply = hot.conn.peeked();
+        // Send the next read now when this one was full and nothing else is due.
+        let claim_due =
+            self.last_claim.elapsed() >= Duration::from_millis(self.inner.config.claim_interval_ms);
+        let again = ahead && !claim_due && stream_reply_len(reply) >= max;
+        let mut entries = Vec::with_capacity(max.min(4096));
+        let parsed = stream_reply_entries(reply, |id, fields| {
+            let entry = match fields {
+                None => Entry::Deleted,
+                Some(f) => decode_entry(f),
+            };
+            entries.push((id.to_vec(), entry));
+        });
+        hot.conn.consume();
+        hot.state = HotState::Idle;
+        match parsed {
+            Ok(None) => {}
+            Ok(Some(RespError::Server(e))) if e.code() == Some("NOGROUP") => {
+                self.hot = Some(hot);
+                self.recover_group().await?;
+                return Ok(0);
+            }
+            Ok(Some(e)) | Err(e) => return Err(self.inner.resp_error(e, "XREADGROUP")),
+        }
+        if again {
+            self.queue_read(&mut hot, max, false);
+            // If it fails, this batch is still fine; the next read opens a new connection.
+            if let Ok(Ok(())) = tokio::time::timeout(limit, hot.conn.send()).await {
+                self.hot = Some(hot);
+            }
+        } else {
+            self.hot = Some(hot);
+        }
+        self.absorb(entries, out, Source::New).await
+    }
+
+    /// One read (see `read_new` for `ahead`).
+    async fn read_once(
+        &mut self,
+        out: &mut Vec<Event>,
+        max: usize,
+        ahead: bool,
+    ) -> Result<usize, BusError> {
+        self.last_read_ids = 0;
+        // 0. A read outstanding (sent ahead, or landed by `ack`) is delivered first.
+        if self.hot.as_ref().is_some_and(|h| h.state != HotState::Idle) {
+            let n = self.read_new(out, max, false, ahead).await?;
+            if n > 0 || self.hot.as_ref().is_some_and(|h| h.state != HotState::Idle) {
+                return Ok(n);
+            }
+        }
         // 1. Entries this consumer name took before (a restart) come first.
         if !self.own_pending_done {
             let reply = self
                 .round_trip(Some(self.read_cmd(max, "0", false)), "XREADGROUP 0")
                 .await?;
-            if self.recover_group(&reply).await? {
+            if Self::is_nogroup(&reply) {
+                self.recover_group().await?;
                 return Ok(0);
             }
             let entries =
@@ -828,12 +1165,9 @@ impl RedisSubscription {
             if entries.is_empty() {
                 self.own_pending_done = true;
             } else {
-                let n = self.absorb(entries, out, Source::OwnPending).await?;
-                if n > 0 {
-                    return Ok(n);
-                }
-                // All were dead or deleted: they are acked with the next round trip.
-                return Ok(0);
+                let entries = self.entries_of(entries)?;
+                // All dead or deleted gives 0: they are acked with the next round trip.
+                return self.absorb(entries, out, Source::OwnPending).await;
             }
         }
         // 2. Orphans of dead consumers, every claim_interval.
@@ -848,7 +1182,8 @@ impl RedisSubscription {
                 .arg("COUNT")
                 .arg(max);
             let reply = self.round_trip(Some(cmd), "XAUTOCLAIM").await?;
-            if self.recover_group(&reply).await? {
+            if Self::is_nogroup(&reply) {
+                self.recover_group().await?;
                 return Ok(0);
             }
             let bad = self.inner.protocol("XAUTOCLAIM", &reply);
@@ -868,21 +1203,15 @@ impl RedisSubscription {
             }
             if !entries.is_empty() {
                 self.stats.claimed += entries.len() as u64;
+                let entries = self.entries_of(entries)?;
                 let n = self.absorb(entries, out, Source::Claimed).await?;
                 if n > 0 {
                     return Ok(n);
                 }
             }
         }
-        // 3. New entries, blocking up to block_ms.
-        let reply = self
-            .round_trip(Some(self.read_cmd(max, ">", true)), "XREADGROUP")
-            .await?;
-        if self.recover_group(&reply).await? {
-            return Ok(0);
-        }
-        let entries = stream_entries(reply).map_err(|v| self.inner.protocol("XREADGROUP", &v))?;
-        self.absorb(entries, out, Source::New).await
+        // 3. New entries, blocking up to block_ms, on the reading connection.
+        self.read_new(out, max, true, ahead).await
     }
 }
 
@@ -891,7 +1220,7 @@ impl Subscription for RedisSubscription {
         let max = max.max(1);
         loop {
             let closed = self.inner.closed.load(Ordering::Acquire);
-            let n = self.read_once(out, max).await?;
+            let n = self.read_once(out, max, true).await?;
             if n > 0 {
                 return Ok(n);
             }
@@ -904,27 +1233,44 @@ impl Subscription for RedisSubscription {
     }
 
     async fn ack(&mut self) -> Result<(), BusError> {
+        // A read sent ahead carries acks too: land it (keeping what it read for the
+        // next call), then acknowledge what is still queued.
+        if let Some(mut hot) = self.hot.take() {
+            let c = &self.inner.config;
+            let limit = Duration::from_millis(c.timeout_ms + c.block_ms + 100);
+            match tokio::time::timeout(limit, self.land(&mut hot)).await {
+                Ok(r) => r?,
+                Err(_) => return Err(self.inner.timeout("XREADGROUP", limit)),
+            }
+            self.hot = Some(hot);
+        }
         self.round_trip(None, "XACK").await.map(drop)
     }
 }
 
-/// An entry's field/value list as an event; `Err` says why it is not one.
-fn decode_fields(fields: &Value) -> Result<Event, String> {
+/// An entry's flat field/value list as an event, or why it is not one.
+fn decode_entry(fields: &[&[u8]]) -> Entry {
+    if !fields.len().is_multiple_of(2) {
+        return Entry::Bad(
+            fields.iter().map(|f| f.to_vec()).collect(),
+            "fields are not a list of pairs".into(),
+        );
+    }
+    let pairs = fields.chunks_exact(2).map(|p| (p[0], p[1]));
+    match decode(pairs) {
+        Ok(event) => Entry::Event(event),
+        Err(e) => Entry::Bad(fields.iter().map(|f| f.to_vec()).collect(), e.to_string()),
+    }
+}
+
+/// A reply's strings as bytes (`?` for what is not one), for the dead-letter stream.
+fn field_bytes(fields: &Value) -> Vec<Vec<u8>> {
     match fields {
-        Value::Array(f) if f.len() % 2 == 0 => {
-            if f.iter().all(|v| as_bytes(v).is_some()) {
-                let pairs = f.chunks_exact(2).map(|p| {
-                    (
-                        as_bytes(&p[0]).unwrap_or_default(),
-                        as_bytes(&p[1]).unwrap_or_default(),
-                    )
-                });
-                decode(pairs).map_err(|e| e.to_string())
-            } else {
-                Err("a field or value is not a string".into())
-            }
-        }
-        _ => Err("fields are not a list of pairs".into()),
+        Value::Array(f) => f
+            .iter()
+            .map(|v| as_bytes(v).unwrap_or(b"?").to_vec())
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
