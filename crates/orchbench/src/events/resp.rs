@@ -228,14 +228,10 @@ async fn next_reply<R: AsyncRead + Unpin>(
 ) -> Result<Reply, RespError> {
     loop {
         if let Some((end, reply)) = parse_reply(rbuf, *rpos)? {
-            let start = *rpos;
             *rpos = end;
-            // Error ranges stay valid until the next read compacts the buffer, and the
-            // caller copies them out before asking for the next reply.
-            return Ok(match reply {
-                Reply::Fine => Reply::Fine,
-                Reply::Error(..) => Reply::Error(start, end),
-            });
+            // An error's range stays valid until the next read compacts the buffer, and
+            // the caller copies it out before asking for the next reply.
+            return Ok(reply);
         }
         fill(reader, rbuf, rpos).await?;
     }
