@@ -40,7 +40,7 @@ pub enum Backpressure {
     Reject,
 }
 
-/// Adaptive sizing: the pool grows while tasks wait and shrinks while workers idle.
+/// Adaptive sizing: grow while queued tasks outnumber idle workers, shrink while workers idle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Adaptive {
     /// The fewest workers.
