@@ -860,8 +860,8 @@ fn resize(seen: Seen, quiet: &mut u32, adaptive: &super::Adaptive) -> Resize {
     let unserved = backlog.saturating_sub(target.saturating_sub(busy));
     if unserved > 0 && target < adaptive.max {
         *quiet = 0;
-        // Grow by the unserved backlog, at most doubling per check.
-        Resize::Grow(unserved.min(target).max(1).min(adaptive.max - target))
+        // Grow by the unserved backlog, at most doubling per check (target >= min >= 1).
+        Resize::Grow(unserved.min(target).min(adaptive.max - target))
     } else if backlog == 0 && busy * 2 < target && target > adaptive.min {
         *quiet += 1;
         if *quiet >= adaptive.scale_down_after {
