@@ -1,37 +1,36 @@
 #!/usr/bin/env bash
 # The main job: is this checkout slower than its last commit, on this machine?
-#   1. Wall time, measured and judged here: `bench-gate ab --base REV` (default HEAD),
-#      the working tree against REV in interleaved rounds (each benchmark's base and
-#      head run at once, pinned to one CPU). On an unchanged checkout both sides are one build: an
-#      A/A run, so the verdict is what this machine's noise does to unchanged code.
-#      Every verdict carries its minimum detectable effect.
-#   2. Instruction counts (gungraun, exact) against the committed baseline
+#   1. Instruction counts (gungraun, exact) against the committed baseline
 #      (`baselines/PROFILE.json`); judged when this machine's rustc and valgrind are the
-#      baseline's, otherwise reported as not comparable (which toolchain differs).
+#      baseline's, otherwise reported as not comparable (which toolchain differs). It
+#      runs first: the wall-time step's builds start from its dependencies.
+#   2. Wall time, measured and judged here: `bench-gate ab --base REV --budget B`, the
+#      working tree against REV (default HEAD) in lockstep pairs (both sides built with
+#      bench-gate's harness in place of criterion, their samples alternating one side at
+#      a time under a barrier), measuring until each benchmark's minimum detectable
+#      effect (MDE) is at the target or the budget is spent. On an unchanged checkout
+#      both sides are one build: an A/A run, so the verdict is what this machine's noise
+#      does to unchanged code.
 # Exit: 1 if either finds a critical regression, 2 if either could not judge, else 0.
 # The reports land in target/gate/ (ab.md, ab.json, instructions.md, instructions.json).
 #
-# Usage: scripts/gate.sh [--base REV] [--rounds N] [--time S] [--jobs N] [--profile NAME] [--full] [-- FILTER]
-#   --base REV      what the working tree is compared with (default HEAD)
-#   --rounds N      interleaved rounds (default 10, bench-gate ab's own: with fewer, the t
-#                   interval's few degrees of freedom cost more than the rounds saved);
-#                   --time S: measurement per run (0.3 s)
-#   --jobs N        pairs measured at once, one per CPU (default 2: half the time of one,
-#                   at 1.5x the noise per pair; bench-gate ab's own default is 1)
-#   --profile NAME  the committed baseline for instruction counts (linux-2core-quick)
-#   --full          the full suite's sizes instead of quick mode (ORCHBENCH_QUICK=1)
-#   -- FILTER       a Criterion filter (regex on benchmark ids) for the wall-time part
+# Usage: scripts/gate.sh [--base REV] [--budget DURATION] [--target-mde PCT] [--profile NAME] [--full] [-- FILTER]
+#   --base REV        what the working tree is compared with (default HEAD)
+#   --budget D        the most time measuring wall time may take (default 5m; 90s, 10m, 1h)
+#   --target-mde PCT  the MDE at which a benchmark has been measured enough (default 1)
+#   --profile NAME    the committed baseline for instruction counts (linux-2core-quick)
+#   --full            the full suite's sizes instead of quick mode (ORCHBENCH_QUICK=1)
+#   -- FILTER         a Criterion filter (regex on benchmark ids) for the wall-time part
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-base=HEAD rounds=10 time=0.3 jobs=2 profile=linux-2core-quick quick=1
+base=HEAD budget=5m target=1 profile=linux-2core-quick quick=1
 filter=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --base) base=$2; shift 2 ;;
-    --rounds) rounds=$2; shift 2 ;;
-    --time) time=$2; shift 2 ;;
-    --jobs) jobs=$2; shift 2 ;;
+    --budget) budget=$2; shift 2 ;;
+    --target-mde) target=$2; shift 2 ;;
     --profile) profile=$2; shift 2 ;;
     --full) quick=0; shift ;;
     --) filter=(-- "$2"); shift 2 ;;
@@ -54,22 +53,16 @@ else
 fi
 cat <<EOF
 === gate: what it compares, and for how long
-  wall time: $what,
-    $rounds interleaved rounds, ${time} s per benchmark and side, $jobs pair(s) at a time, on this machine
   instruction counts: this checkout against baselines/$profile.json (under a minute under valgrind)
-  how long (a 2-core VM, the quick suite, these defaults): building about 6 min from scratch,
-    1-3 min after an edit (with uncommitted changes the base builds too, reusing the head's
-    dependencies); measuring about 5 min, with an ETA once it starts
+  wall time: $what,
+    in lockstep pairs on this machine, until each benchmark's MDE is ${target} % or $budget is spent
+  how long (a 2-core VM, the quick suite): building about 6 min from scratch (each side's
+    workspace crates again with the lockstep harness, about 3 min), 1-3 min after an edit;
+    measuring at most $budget
 EOF
 
 cargo build --locked --release -p bench-gate
 gate=target/release/bench-gate
-
-echo
-echo "=== gate: wall time (bench-gate ab)"
-ab_status=0
-"$gate" ab --base "$base" --rounds "$rounds" --time "$time" --jobs "$jobs" \
-  --markdown "$out/ab.md" --json "$out/ab.json" "${filter[@]}" || ab_status=$?
 
 echo
 echo "=== gate: instruction counts against baselines/$profile.json"
@@ -92,6 +85,12 @@ if (( in_status == 0 )); then
     in_status=0
   fi
 fi
+
+echo
+echo "=== gate: wall time (bench-gate ab)"
+ab_status=0
+"$gate" ab --base "$base" --budget "$budget" --target-mde "$target" \
+  --markdown "$out/ab.md" --json "$out/ab.json" "${filter[@]}" || ab_status=$?
 
 echo
 status=0

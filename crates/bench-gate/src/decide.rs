@@ -36,6 +36,9 @@ pub enum Verdict {
     Missing,
     /// In the run, absent from the baseline.
     New,
+    /// No change seen, but the run could not have seen one of the size it was asked
+    /// to see (its minimum detectable effect is above the target): measure longer.
+    Inconclusive,
     /// Better than the baseline beyond the warning level (and significant).
     Improved,
     /// Within the levels, or not significant.
@@ -51,6 +54,7 @@ impl Verdict {
             Verdict::Incomparable => "incomparable",
             Verdict::Missing => "missing",
             Verdict::New => "new",
+            Verdict::Inconclusive => "inconclusive",
             Verdict::Improved => "improved",
             Verdict::Unchanged => "unchanged",
         }

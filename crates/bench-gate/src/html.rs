@@ -36,7 +36,8 @@ pub struct Verdicts {
 pub struct VerdictRow {
     /// The benchmark.
     pub id: String,
-    /// `critical`, `warning`, `improved`, `unchanged`, `new`, `missing`, `incomparable`.
+    /// `critical`, `warning`, `improved`, `unchanged`, `inconclusive`, `new`, `missing`,
+    /// `incomparable`.
     pub verdict: String,
     /// The change, `current / baseline − 1`.
     #[serde(default)]
@@ -552,7 +553,7 @@ h1{margin:1rem 0 .3rem}h2{margin:1.6rem 0 .5rem}h3{margin:1.2rem 0 .4rem;border-
 code{font-family:ui-monospace,monospace;font-size:.92em}
 table{border-collapse:collapse;font-size:.9rem;background:#fff}th,td{border:1px solid #ddd;padding:.2rem .5rem;text-align:left}
 td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-tr.v-critical td,tr.regression td{background:#fdecea}tr.v-warning td{background:#fff6e0}tr.v-improved td,tr.improvement td{background:#eaf6ea}
+tr.v-critical td,tr.regression td{background:#fdecea}tr.v-warning td{background:#fff6e0}tr.v-improved td,tr.improvement td{background:#eaf6ea}tr.v-inconclusive td{background:#f3eefa}
 nav a{margin-right:.6rem}
 .grid{display:flex;flex-wrap:wrap;gap:.8rem}
 .pair{display:flex;gap:.8rem;flex-wrap:wrap;padding:.3rem;border:1px dashed #ccc;border-radius:6px}
@@ -563,7 +564,7 @@ figcaption{font-size:.82rem;line-height:1.5;min-height:2.6em}
 .latest{color:#666}
 .badge{display:inline-block;border-radius:3px;padding:0 .3rem;font-size:.78rem;background:#eee}
 .badge.regression,.badge.v-critical{background:#d62728;color:#fff}.badge.improvement,.badge.v-improved{background:#2ca02c;color:#fff}
-.badge.v-warning{background:#f0ad4e}.badge.short{background:#999;color:#fff}
+.badge.v-warning{background:#f0ad4e}.badge.v-inconclusive{background:#9467bd;color:#fff}.badge.short{background:#999;color:#fff}
 .legend{font-size:.85rem;color:#444}
 .legend .dot{display:inline-block;width:6px;height:6px;border-radius:3px;background:#4c78a8}
 .legend .median{display:inline-block;width:18px;border-top:2px solid #222;vertical-align:middle}

@@ -92,7 +92,7 @@ fn run_ab(options: &AbOptions, no_color: bool) -> Result<Exit, GateError> {
     if tty {
         bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} runs, ETA {eta} {msg}")
+            indicatif::ProgressStyle::with_template("{bar:30} {prefix} {msg}")
                 .expect("a valid template"),
         );
     }
@@ -102,8 +102,20 @@ fn run_ab(options: &AbOptions, no_color: bool) -> Result<Exit, GateError> {
         AbEvent::Status(line) if tty => bar.println(line),
         AbEvent::Status(line) => eprintln!("{line}"),
         AbEvent::Run(p) => {
-            bar.set_length(p.total as u64);
-            bar.set_position(p.done as u64);
+            // With a budget the bar is time; otherwise it counts, with an ETA.
+            match p.budget {
+                Some((spent, budget)) => {
+                    bar.set_length(budget.ceil() as u64);
+                    bar.set_position(spent as u64);
+                    bar.set_prefix(format!("{spent:.0}/{budget:.0} s, {} {}", p.done, p.unit));
+                }
+                None => {
+                    bar.set_length(p.total as u64);
+                    bar.set_position(p.done as u64);
+                    let eta = indicatif::HumanDuration(bar.eta());
+                    bar.set_prefix(format!("{}/{} {}, ETA {eta}", p.done, p.total, p.unit));
+                }
+            }
             bar.set_message(p.current.clone());
             // Without a terminal, one line per pair started.
             if !tty && p.current != last {

@@ -56,6 +56,8 @@ pub struct Rounds {
     pub base: Vec<Option<f64>>,
     /// The head's value per round.
     pub head: Vec<Option<f64>>,
+    /// How the rounds were measured (`lockstep, CPU 1`, `process rounds, shared CPU`).
+    pub measured: String,
 }
 
 /// What the paired rounds showed for one benchmark.
@@ -74,6 +76,8 @@ pub struct PairedStats {
     pub base_rounds: Vec<f64>,
     /// The head's value in each paired round, in round order.
     pub head_rounds: Vec<f64>,
+    /// How the rounds were measured.
+    pub measured: String,
 }
 
 impl Rounds {
@@ -108,12 +112,44 @@ fn log_ratio(base: f64, head: f64, direction: Direction) -> Option<f64> {
     })
 }
 
-/// Mean, standard error and degrees of freedom of `d`.
+/// The share of rounds trimmed from each end once there are [`TRIM_FROM`] rounds.
+pub const TRIM: f64 = 0.2;
+
+/// The fewest rounds that are trimmed; fewer have none to spare.
+pub const TRIM_FROM: usize = 10;
+
+/// The spread of `d` the decision sees: the standard error of its trimmed mean times
+/// the square root of its count (for 10 or more values, the winsorized standard
+/// deviation scaled to the trimmed mean's).
+pub fn spread(d: &[f64]) -> f64 {
+    let (_, se, _) = mean_se(d);
+    se * (d.len() as f64).sqrt()
+}
+
+/// The location of `d`, its standard error and degrees of freedom: the 20 % trimmed
+/// mean with Yuen's standard error (from the winsorized variance) and `h − 1` degrees
+/// of freedom, `h` the rounds kept; under [`TRIM_FROM`] rounds, the mean and Student's
+/// t. A few rounds far out (a process that landed in a slow memory layout, measured:
+/// one pair in ten at +7 % where the rest agree within 0.3 %) then cost the interval
+/// little instead of setting its width.
 fn mean_se(d: &[f64]) -> (f64, f64, f64) {
-    let n = d.len() as f64;
-    let mean = d.iter().sum::<f64>() / n;
-    let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    (mean, (var / n).sqrt(), n - 1.0)
+    let n = d.len();
+    let g = if n >= TRIM_FROM {
+        (TRIM * n as f64) as usize
+    } else {
+        0
+    };
+    let mut sorted = d.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let kept = &sorted[g..n - g];
+    let h = kept.len() as f64;
+    let center = kept.iter().sum::<f64>() / h;
+    let (low, high) = (sorted[g], sorted[n - g - 1]);
+    let winsorized: Vec<f64> = sorted.iter().map(|x| x.clamp(low, high)).collect();
+    let wmean = winsorized.iter().sum::<f64>() / n as f64;
+    let wvar = winsorized.iter().map(|x| (x - wmean).powi(2)).sum::<f64>() / (n as f64 - 1.0);
+    let se = ((n as f64 - 1.0) * wvar / (h * (h - 1.0))).sqrt();
+    (center, se, h - 1.0)
 }
 
 /// P(T > (mean − level) / se): one-sided evidence that the effect exceeds `level`.
@@ -134,6 +170,38 @@ pub fn minimum_detectable(d: &[f64], suite: usize, levels: &PairedLevels) -> Opt
     }
     let (_, se, df) = mean_se(d);
     Some(mde_of(se, df, suite.max(1) as f64, levels))
+}
+
+/// The rounds at which rounds like `d` would reach a minimum detectable effect of
+/// `target`, their spread staying as it is (`None`: fewer than [`MIN_ROUNDS`], or not
+/// within a million rounds, as for a target at or under the critical level).
+pub fn rounds_needed(d: &[f64], suite: usize, levels: &PairedLevels, target: f64) -> Option<usize> {
+    if d.len() < MIN_ROUNDS {
+        return None;
+    }
+    let sd = spread(d);
+    let m = suite.max(1) as f64;
+    let reached = |n: usize| {
+        let g = if n >= TRIM_FROM {
+            (TRIM * n as f64) as usize
+        } else {
+            0
+        };
+        let df = (n - 2 * g) as f64 - 1.0;
+        mde_of(sd / (n as f64).sqrt(), df, m, levels) <= target
+    };
+    let (mut low, mut high) = (d.len(), d.len());
+    while !reached(high) {
+        if high >= 1_000_000 {
+            return None;
+        }
+        (low, high) = (high, high * 2);
+    }
+    while high - low > 1 {
+        let mid = (low + high) / 2;
+        if reached(mid) { high = mid } else { low = mid }
+    }
+    Some(if reached(low) { low } else { high })
 }
 
 /// The minimum detectable effect at standard error `se` with `df` degrees of freedom, in
@@ -165,14 +233,80 @@ pub fn two_speeds(values: &[f64]) -> Option<(f64, f64, f64, f64)> {
         .then(|| (low[0], low[low.len() - 1], high[0], high[high.len() - 1]))
 }
 
-/// The paired verdicts for every benchmark in `rounds`; the policy's absolute bounds
-/// are checked on the head's values when `absolute` (values measured alone, not
-/// sharing a CPU with the other side).
+/// One benchmark's adjusted p-values: beyond the critical level (Holm), beyond the
+/// warning level and better than it (Benjamini–Hochberg).
+struct Adjusted {
+    critical: f64,
+    warning: f64,
+    better: f64,
+}
+
+/// The verdict on a judged benchmark and why, in order of precedence: critical, warning,
+/// improved, inconclusive (its MDE above the target), unchanged.
+fn verdict_of(
+    regression: f64,
+    mde: f64,
+    p: Adjusted,
+    levels: &PairedLevels,
+    judging: Judging,
+) -> (Verdict, String) {
+    let pct = |x: f64| x * 100.0;
+    if p.critical <= levels.alpha {
+        let (r, c, a) = (pct(regression), pct(levels.critical), levels.alpha);
+        return (
+            Verdict::Critical,
+            format!("{r:.2} % worse; beyond the {c:.2} % level with α = {a} across the suite"),
+        );
+    }
+    if p.warning <= levels.fdr {
+        let (r, w) = (pct(regression), pct(levels.warning));
+        return (
+            Verdict::Warning,
+            format!("{r:.2} % worse, beyond the {w:.2} % warning level"),
+        );
+    }
+    if p.better <= levels.fdr {
+        let (r, w) = (pct(-regression), pct(levels.warning));
+        return (
+            Verdict::Improved,
+            format!("{r:.2} % better, beyond the {w:.2} % level"),
+        );
+    }
+    if let Some(target) = judging.target_mde.filter(|t| mde > *t) {
+        let (m, t) = (pct(mde), pct(target));
+        return (
+            Verdict::Inconclusive,
+            format!(
+                "no change seen, but a regression under {m:.2} % could not be seen here \
+                 (the target is {t:.2} %)"
+            ),
+        );
+    }
+    let m = pct(mde);
+    (
+        Verdict::Unchanged,
+        format!("within the noise: a regression under {m:.2} % could not be seen here"),
+    )
+}
+
+/// How a run's values are judged beyond the policy.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Judging {
+    /// The values were measured alone (not sharing a CPU with the other side): the
+    /// policy's absolute bounds are checked on the head's values.
+    pub absolute: bool,
+    /// A benchmark judged unchanged whose minimum detectable effect is above this is
+    /// `inconclusive`: the run could not have seen a regression the user cares about.
+    pub target_mde: Option<f64>,
+}
+
+/// The paired verdicts for every benchmark in `rounds`, judged as `judging` says.
 pub fn decide_paired(
     rounds: &[Rounds],
     policy: &Policy,
-    absolute: bool,
+    judging: Judging,
 ) -> Result<Decision, GateError> {
+    let absolute = judging.absolute;
     let levels = &policy.paired;
     let (crit, warn) = ((1.0 + levels.critical).ln(), (1.0 + levels.warning).ln());
     // Pass 1: the statistics of every benchmark with enough rounds.
@@ -310,43 +444,12 @@ pub fn decide_paired(
         c.p_value = Some(ca);
         let regression = j.mean.exp() - 1.0;
         if c.verdict == Verdict::Unchanged {
-            (c.verdict, c.reason) = if ca <= levels.alpha {
-                (
-                    Verdict::Critical,
-                    format!(
-                        "{:.2} % worse; beyond the {:.2} % level with α = {} across the suite",
-                        regression * 100.0,
-                        levels.critical * 100.0,
-                        levels.alpha
-                    ),
-                )
-            } else if wa <= levels.fdr {
-                (
-                    Verdict::Warning,
-                    format!(
-                        "{:.2} % worse, beyond the {:.2} % warning level",
-                        regression * 100.0,
-                        levels.warning * 100.0
-                    ),
-                )
-            } else if ba <= levels.fdr {
-                (
-                    Verdict::Improved,
-                    format!(
-                        "{:.2} % better, beyond the {:.2} % level",
-                        -regression * 100.0,
-                        levels.warning * 100.0
-                    ),
-                )
-            } else {
-                (
-                    Verdict::Unchanged,
-                    format!(
-                        "within the noise: a regression under {:.2} % could not be seen here",
-                        mde * 100.0
-                    ),
-                )
+            let adjusted = Adjusted {
+                critical: ca,
+                warning: wa,
+                better: ba,
             };
+            (c.verdict, c.reason) = verdict_of(regression, mde, adjusted, levels, judging);
         }
         if let Some(b) = &bimodal {
             c.reason = format!("{}; {b}", c.reason);
@@ -358,6 +461,7 @@ pub fn decide_paired(
             bimodal,
             base_rounds: base,
             head_rounds: head,
+            measured: r.measured.clone(),
         });
         comparisons.push(c);
     }
@@ -373,6 +477,11 @@ mod tests {
     use super::*;
     use crate::synthetic::Noise;
 
+    const ALONE: Judging = Judging {
+        absolute: true,
+        target_mde: None,
+    };
+
     fn rounds(id: &str, base: &[f64], head: &[f64]) -> Rounds {
         Rounds {
             id: id.into(),
@@ -380,6 +489,7 @@ mod tests {
             direction: Direction::LowerIsBetter,
             base: base.iter().map(|&v| Some(v)).collect(),
             head: head.iter().map(|&v| Some(v)).collect(),
+            measured: "test".into(),
         }
     }
 
@@ -411,7 +521,7 @@ mod tests {
         let mut criticals = 0;
         let mut warnings = 0;
         for seed in 0..50 {
-            let d = decide_paired(&suite(74, 6, 0.003, 0.0, seed), &policy, true).unwrap();
+            let d = decide_paired(&suite(74, 6, 0.003, 0.0, seed), &policy, ALONE).unwrap();
             criticals += d.count(Verdict::Critical);
             warnings += d.count(Verdict::Warning);
         }
@@ -428,7 +538,7 @@ mod tests {
             id: "b/slow".into(),
             ..slow
         };
-        let d = decide_paired(&suites, &policy, true).unwrap();
+        let d = decide_paired(&suites, &policy, ALONE).unwrap();
         assert_eq!(verdict(&d, "b/slow"), Verdict::Critical);
         let c = d.comparisons.iter().find(|c| c.id == "b/slow").unwrap();
         let [lo, hi] = c.paired.as_ref().unwrap().change_ci;
@@ -441,7 +551,7 @@ mod tests {
     fn the_early_stop_sees_the_minimum_detectable_effect_the_verdict_states() {
         let policy = Policy::builtin();
         let suite = suite(20, 7, 0.004, 0.0, 3);
-        let d = decide_paired(&suite, &policy, true).unwrap();
+        let d = decide_paired(&suite, &policy, ALONE).unwrap();
         for r in &suite {
             let (ratios, _, _) = log_ratios(r);
             let early = minimum_detectable(&ratios, suite.len(), &policy.paired).unwrap();
@@ -465,7 +575,7 @@ mod tests {
         // Five quiet rounds and one where only the head was 20 % slow.
         let base = [100.0, 100.2, 99.9, 100.1, 100.0, 100.0];
         let head = [100.1, 100.0, 100.0, 99.9, 100.2, 120.0];
-        let d = decide_paired(&[rounds("x", &base, &head)], &policy, true).unwrap();
+        let d = decide_paired(&[rounds("x", &base, &head)], &policy, ALONE).unwrap();
         assert_ne!(verdict(&d, "x"), Verdict::Critical);
         let c = &d.comparisons[0];
         assert!(
@@ -474,13 +584,105 @@ mod tests {
         );
     }
 
+    /// Rounds whose log-ratios have a tight core (0.3 %) and, one in ten, a process
+    /// that landed in a slow layout (±10 %), around `effect`.
+    fn heavy_tailed(id: &str, n: usize, effect: f64, seed: u64) -> Rounds {
+        let mut rng = Noise::new(seed);
+        let (mut b, mut h) = (Vec::new(), Vec::new());
+        for _ in 0..n {
+            let machine = 1.0 + 0.2 * rng.unit();
+            let mut d = effect + 0.003 * rng.normal();
+            if rng.unit() < 0.1 {
+                d += if rng.unit() < 0.5 { 0.1 } else { -0.1 };
+            }
+            b.push(100.0 * machine);
+            h.push(100.0 * machine * d.exp());
+        }
+        rounds(id, &b, &h)
+    }
+
+    #[test]
+    fn rounds_far_out_cost_the_trimmed_interval_little_and_fake_nothing() {
+        let policy = Policy::builtin();
+        let (mut criticals, mut seen) = (0, 0);
+        for seed in 0..40 {
+            let mut suite: Vec<Rounds> = (0..20)
+                .map(|i| heavy_tailed(&format!("b/{i}"), 20, 0.0, seed * 100 + i))
+                .collect();
+            suite.push(heavy_tailed("b/slow", 20, 0.02, seed * 100 + 99));
+            let d = decide_paired(&suite, &policy, ALONE).unwrap();
+            criticals += d
+                .comparisons
+                .iter()
+                .filter(|c| c.id != "b/slow" && c.verdict == Verdict::Critical)
+                .count();
+            seen += usize::from(verdict(&d, "b/slow") == Verdict::Critical);
+        }
+        assert_eq!(criticals, 0, "false criticals in 40 suites of 20");
+        // The mean and its t interval would be set by the ±10 % rounds (an SD of about
+        // 3 %); the trimmed mean sees the 2 % regression in nearly every suite.
+        assert!(seen >= 36, "2 % critical in {seen} of 40");
+    }
+
+    #[test]
+    fn the_rounds_needed_reach_the_target_and_no_further() {
+        let levels = Policy::builtin().paired;
+        let r = heavy_tailed("x", 12, 0.0, 5);
+        let d = r.log_ratios();
+        let now = minimum_detectable(&d, 50, &levels).unwrap();
+        let target = now * 0.7;
+        let n = rounds_needed(&d, 50, &levels, target).unwrap();
+        assert!(n > d.len(), "{n}");
+        // One round fewer would not have reached it, at the same spread.
+        let spread = spread(&d);
+        let at = |n: usize| {
+            let g = if n >= TRIM_FROM {
+                (TRIM * n as f64) as usize
+            } else {
+                0
+            };
+            mde_of(
+                spread / (n as f64).sqrt(),
+                (n - 2 * g) as f64 - 1.0,
+                50.0,
+                &levels,
+            )
+        };
+        assert!(
+            at(n) <= target && at(n - 1) > target,
+            "{} {}",
+            at(n),
+            at(n - 1)
+        );
+        // A target at or under the critical level can never be reached.
+        assert_eq!(rounds_needed(&d, 50, &levels, levels.critical), None);
+        assert_eq!(rounds_needed(&d[..2], 50, &levels, 0.5), None);
+    }
+
+    #[test]
+    fn a_benchmark_that_could_not_see_the_target_is_inconclusive() {
+        let policy = Policy::builtin();
+        let base = [100.0, 103.0, 97.0, 101.0, 99.0, 102.0];
+        let head = [101.0, 101.0, 99.0, 103.0, 98.0, 100.0];
+        let judging = Judging {
+            absolute: true,
+            target_mde: Some(0.01),
+        };
+        let d = decide_paired(&[rounds("x", &base, &head)], &policy, judging).unwrap();
+        assert_eq!(verdict(&d, "x"), Verdict::Inconclusive);
+        assert!(d.comparisons[0].reason.contains("the target is 1.00 %"));
+        // Without a target the same rounds are unchanged.
+        let d = decide_paired(&[rounds("x", &base, &head)], &policy, ALONE).unwrap();
+        assert_eq!(verdict(&d, "x"), Verdict::Unchanged);
+    }
+
     #[test]
     fn pairs_in_two_groups_are_reported_with_both() {
         let policy = Policy::builtin();
         // The head is 30 % slower in three rounds and unchanged in the other three.
         let base = [100.0, 130.0, 100.5, 131.0, 100.2, 130.5];
         let head = [130.2, 130.1, 130.4, 131.3, 100.0, 130.3];
-        let d = decide_paired(&[rounds("x", &base, &head)], &policy, true).unwrap();
+        let d = decide_paired(&[rounds("x", &base, &head)], &policy, ALONE).unwrap();
         let c = &d.comparisons[0];
         let p = c.paired.as_ref().unwrap();
         assert!(p.bimodal.as_ref().unwrap().contains("two groups"), "{p:?}");
@@ -488,7 +690,7 @@ mod tests {
         assert!(c.reason.contains("two groups"));
         // A side's values in two speeds with every pair alike is not two groups.
         let alike: Vec<f64> = base.iter().map(|b| b * 1.001).collect();
-        let d = decide_paired(&[rounds("y", &base, &alike)], &policy, true).unwrap();
+        let d = decide_paired(&[rounds("y", &base, &alike)], &policy, ALONE).unwrap();
         assert_eq!(d.comparisons[0].paired.as_ref().unwrap().bimodal, None);
         assert_eq!(two_speeds(&[1.0, 1.001, 1.002, 0.999]), None);
     }
@@ -505,7 +707,7 @@ mod tests {
             ..rounds("g", &[1.0; 4], &[1.0; 4])
         };
         let short = rounds("s", &[1.0, 1.0], &[1.0, 1.0]);
-        let d = decide_paired(&[new, gone, short], &policy, true).unwrap();
+        let d = decide_paired(&[new, gone, short], &policy, ALONE).unwrap();
         assert_eq!(verdict(&d, "n"), Verdict::New);
         assert_eq!(verdict(&d, "g"), Verdict::Missing);
         assert_eq!(verdict(&d, "s"), Verdict::Incomparable);
@@ -517,7 +719,7 @@ mod tests {
         let policy = Policy::builtin();
         let base = [100.0, 101.0, 99.0, 100.5, 100.0, 99.5];
         let faster: Vec<f64> = base.iter().map(|b| b * 0.9).collect();
-        let d = decide_paired(&[rounds("f", &base, &faster)], &policy, true).unwrap();
+        let d = decide_paired(&[rounds("f", &base, &faster)], &policy, ALONE).unwrap();
         assert_eq!(verdict(&d, "f"), Verdict::Improved);
         assert!(d.comparisons[0].change.unwrap() < -0.09);
         // For a throughput, the same numbers are a regression.
@@ -525,7 +727,7 @@ mod tests {
             direction: Direction::HigherIsBetter,
             ..rounds("t", &base, &faster)
         };
-        let d = decide_paired(&[throughput], &policy, true).unwrap();
+        let d = decide_paired(&[throughput], &policy, ALONE).unwrap();
         assert_eq!(verdict(&d, "t"), Verdict::Critical);
     }
 }

@@ -84,6 +84,7 @@ pub fn summary(d: &Decision) -> String {
         Verdict::Incomparable,
         Verdict::Missing,
         Verdict::New,
+        Verdict::Inconclusive,
         Verdict::Improved,
         Verdict::Unchanged,
     ];
@@ -164,6 +165,7 @@ pub fn terminal(d: &Decision, colour: bool) -> String {
             Verdict::Critical => "1;31",
             Verdict::Warning => "33",
             Verdict::Improved => "32",
+            Verdict::Inconclusive => "35",
             Verdict::Unchanged => "2",
             _ => "36",
         });
@@ -204,9 +206,9 @@ pub fn markdown_with(d: &Decision, preamble: &[String]) -> String {
     let table = |rows: &[&Comparison], out: &mut String| {
         if paired {
             out.push_str(
-                "| verdict | benchmark | base | head | change | 95 % CI | MDE | rounds | why |\n",
+                "| verdict | benchmark | base | head | change | 95 % CI | MDE | rounds | measured | why |\n",
             );
-            out.push_str("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n");
+            out.push_str("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |\n");
         } else {
             out.push_str("| verdict | benchmark | baseline | current | change | p | why |\n");
             out.push_str("| --- | --- | ---: | ---: | ---: | ---: | --- |\n");
@@ -221,9 +223,10 @@ pub fn markdown_with(d: &Decision, preamble: &[String]) -> String {
                 change(c),
             );
             if paired {
+                let measured = c.paired.as_ref().map_or("", |p| p.measured.as_str());
                 let _ = writeln!(
                     out,
-                    "| {name} | `{id}` | {base} | {cur} | {ch} | {} | {} | {} | {why} |",
+                    "| {name} | `{id}` | {base} | {cur} | {ch} | {} | {} | {} | {measured} | {why} |",
                     change_ci(c),
                     percent(c.mde),
                     rounds(c)

@@ -214,10 +214,11 @@ struct RawPolicy {
 /// relative changes, since both sides are measured together.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PairedLevels {
-    /// A significant change beyond this is a warning (or an improvement), default 0.5 %.
+    /// A significant change beyond this is a warning (or an improvement), default
+    /// 0.25 %.
     pub warning: f64,
     /// A regression whose whole simultaneous interval lies beyond this is critical,
-    /// default 1 %.
+    /// default 0.5 %.
     pub critical: f64,
     /// The suite-wide chance of any false critical verdict (Holm), default 0.05.
     pub alpha: f64,
@@ -229,8 +230,8 @@ pub struct PairedLevels {
 impl Default for PairedLevels {
     fn default() -> Self {
         PairedLevels {
-            warning: 0.005,
-            critical: 0.01,
+            warning: 0.0025,
+            critical: 0.005,
             alpha: 0.05,
             fdr: 0.05,
         }

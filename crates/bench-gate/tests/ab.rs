@@ -1,15 +1,18 @@
 //! `bench-gate ab` end to end on a project that is not ours: a scratch Criterion crate
-//! with its own git history, created in a temporary directory. A comment-only change
-//! passes, 3 % more work is critical, and every kind of bad input is exit 2 with a
-//! message saying what and where, leaving no worktree and no temporary file behind
-//! (Ctrl-C included).
+//! with its own git history, created in a temporary directory, measured in lockstep
+//! through the harness swapped in for its `criterion`. A comment-only change passes, 3 %
+//! more work is critical where the run could see 3 %, the project's files and lock file
+//! are never changed, and every kind of bad input (a bench the harness cannot build, a
+//! sample that panics or hangs, Ctrl-C) is named, leaving no worktree and no temporary
+//! file behind. Process rounds, the fallback, are measured too.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// The scratch project's bench: two benchmarks of a fixed amount of work.
-fn bench_source(work: u64, comment: &str) -> String {
+/// The scratch project's bench: two benchmarks of a fixed amount of work, and `extra`
+/// lines inside `benches` (more benchmarks, or a use of an API).
+fn bench_source(work: u64, comment: &str, extra: &str) -> String {
     format!(
         r#"use criterion::{{criterion_group, criterion_main, Criterion}};
 use std::hint::black_box;
@@ -28,6 +31,7 @@ fn spin(n: u64) -> u64 {{
 fn benches(c: &mut Criterion) {{
     c.bench_function("work/spin", |b| b.iter(|| spin(black_box(WORK))));
     c.bench_function("work/spin_half", |b| b.iter(|| spin(black_box(WORK / 2))));
+    {extra}
 }}
 
 criterion_group!(g, benches);
@@ -36,13 +40,35 @@ criterion_main!(g);
     )
 }
 
-fn git(dir: &Path, args: &[&str]) {
+/// A benchmark that panics once its process has run it for 40 ms: after its 20 ms of
+/// warm-up, in one of its samples.
+const PANICS: &str = r#"
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    c.bench_function("work/boom", |b| {
+        if START.get_or_init(std::time::Instant::now).elapsed().as_millis() > 40 {
+            panic!("boom in a sample");
+        }
+        b.iter(|| spin(black_box(1000)))
+    });"#;
+
+/// A benchmark that hangs in one of its samples, the same way.
+const HANGS: &str = r#"
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    c.bench_function("work/hang", |b| {
+        if START.get_or_init(std::time::Instant::now).elapsed().as_millis() > 40 {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+        b.iter(|| spin(black_box(1000)))
+    });"#;
+
+fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .current_dir(dir)
         .args(args)
         .output()
         .expect("git runs");
     assert!(out.status.success(), "git {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// `git add -A && git commit -m MESSAGE` in `dir`.
@@ -74,13 +100,17 @@ harness = false
     .unwrap();
     std::fs::write(dir.join("src/lib.rs"), "//! Nothing to see.\n").unwrap();
     std::fs::write(dir.join(".gitignore"), "/target\n").unwrap();
-    std::fs::write(
-        dir.join("benches/work.rs"),
-        bench_source(100_000, "work per iteration"),
-    )
-    .unwrap();
+    write_bench(dir, 100_000, "work per iteration", "");
     git(dir, &["init", "-q"]);
     commit_all(dir, "base");
+}
+
+fn write_bench(dir: &Path, work: u64, comment: &str, extra: &str) {
+    std::fs::write(
+        dir.join("benches/work.rs"),
+        bench_source(work, comment, extra),
+    )
+    .unwrap();
 }
 
 /// `bench-gate ab ARGS` in `dir`, with its temporary files under `tmp` and its target
@@ -114,26 +144,24 @@ fn assert_clean(repo: &Path, tmp: &Path) {
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "left behind: {left:?}");
-    let out = Command::new("git")
-        .current_dir(repo)
-        .args(["worktree", "list", "--porcelain"])
-        .output()
-        .unwrap();
-    let list = String::from_utf8_lossy(&out.stdout);
+    let list = git(repo, &["worktree", "list", "--porcelain"]);
     assert_eq!(list.matches("worktree ").count(), 1, "{list}");
 }
 
-fn verdicts(json: &Path) -> Vec<(String, String, f64)> {
+/// Each benchmark's id, verdict, minimum detectable effect and change interval.
+fn verdicts(json: &Path) -> Vec<(String, String, f64, [f64; 2])> {
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
     v["comparisons"]
         .as_array()
         .unwrap()
         .iter()
         .map(|c| {
+            let ci = &c["paired"]["change_ci"];
             (
                 c["id"].as_str().unwrap().to_owned(),
                 c["verdict"].as_str().unwrap().to_owned(),
-                c["mde"].as_f64().unwrap(),
+                c["mde"].as_f64().unwrap_or(f64::NAN),
+                [ci[0].as_f64().unwrap_or(0.0), ci[1].as_f64().unwrap_or(0.0)],
             )
         })
         .collect()
@@ -145,103 +173,86 @@ fn a_project_that_is_not_ours_passes_a_comment_and_fails_three_percent_more_work
     let root = tempfile::tempdir().unwrap();
     let (repo, tmp) = (root.path().join("repo"), root.path().join("tmp"));
     scratch_project(&repo);
-    let bench = repo.join("benches/work.rs");
     let json = root.path().join("ab.json");
     let json_arg = json.to_str().unwrap();
-    let args = ["--base", "HEAD", "--rounds", "8", "--json", json_arg];
+    let args = ["--base", "HEAD", "--json", json_arg];
 
-    // 3 % more work: exit 1, both benchmarks critical. This first run finds the base's
-    // target empty and seeds it from the head's build: the base must still be built
-    // from its own sources (cargo's unit hash ignores the checkout's path).
-    std::fs::write(&bench, bench_source(103_000, "work per iteration")).unwrap();
+    // 3 % more work: every benchmark that could see 3 % (its minimum detectable effect
+    // well under it) is critical, and the run says so with exit 1. This first run finds
+    // the base's target empty and seeds it from the head's build: the base must still be
+    // built from its own sources (cargo's unit hash ignores the checkout's path).
+    write_bench(&repo, 103_000, "work per iteration", "");
     let out = ab(&repo, &tmp, &args);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let v = verdicts(&json);
     assert!(
-        v.iter().all(|(_, verdict, _)| verdict == "critical"),
-        "{v:?}"
+        v.iter().any(|(_, _, mde, _)| *mde < 0.024),
+        "the run could not see 3 % on any benchmark: {}",
+        text(&out)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("work/spin"));
+    for (id, verdict, mde, ci) in &v {
+        if *mde < 0.024 {
+            assert_eq!(verdict, "critical", "{id}: {}", text(&out));
+        }
+        assert!(ci[0] < 0.045 && ci[1] > 0.015, "{id}: {ci:?}");
+    }
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
-        text(&out).contains("the base's first build reused the head's dependencies"),
+        text(&out).contains("lockstep pairs")
+            && text(&out).contains("the base's first build reused the head's dependencies"),
         "{}",
         text(&out)
+    );
+    // The harness was built in worktrees: the project has no lock file of cargo's
+    // making, and nothing but the edit changed.
+    assert!(!repo.join("Cargo.lock").exists());
+    assert_eq!(
+        git(&repo, &["status", "--porcelain"]),
+        " M benches/work.rs\n"
     );
     assert_clean(&repo, &tmp);
 
     // A comment-only change: exit 0, every benchmark judged, none critical.
-    std::fs::write(
-        &bench,
-        bench_source(100_000, "the work per iteration, reworded"),
-    )
-    .unwrap();
+    write_bench(&repo, 100_000, "the work per iteration, reworded", "");
     let out = ab(&repo, &tmp, &args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let v = verdicts(&json);
     assert_eq!(v.len(), 2, "{v:?}");
     assert!(
         v.iter()
-            .all(|(_, verdict, mde)| verdict != "critical" && *mde > 0.0),
+            .all(|(_, verdict, mde, _)| verdict != "critical" && *mde > 0.0),
         "{v:?}"
     );
     assert_clean(&repo, &tmp);
 
-    // Early stop and kept runs: with a target every benchmark reaches at once, both stop
-    // after --min-rounds; the kept runs hold exactly those rounds and a manifest that
-    // names the binary measuring each benchmark. A --keep-runs that exists is exit 2.
+    // Kept runs: every pair with its samples; a --keep-runs that exists is exit 2.
     let keep = root.path().join("runs");
     let keep_arg = keep.to_str().unwrap();
-    let early = [
-        "--base",
-        "HEAD",
-        "--rounds",
-        "6",
-        "--min-rounds",
-        "3",
-        "--stop-at-mde",
-        "100",
-        "--keep-runs",
-        keep_arg,
-        "--json",
-        json_arg,
-    ];
-    let out = ab(&repo, &tmp, &early);
-    // Three rounds are too few to call 3 % critical after the multiplicity: a verdict,
-    // either way, but not exit 2.
+    let kept = ["--base", "HEAD", "--rounds", "4", "--keep-runs", keep_arg];
+    let out = ab(&repo, &tmp, &kept);
     assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out));
-    assert!(
-        text(&out).contains("2 benchmark(s) stopped early")
-            && text(&out).contains("2 after 3 rounds"),
-        "{}",
-        text(&out)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    for c in report["comparisons"].as_array().unwrap() {
-        assert_eq!(c["paired"]["rounds"], 3, "{c}");
-    }
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(keep.join("manifest.json")).unwrap()).unwrap();
-    assert_eq!(manifest["benchmarks"]["work/spin"], "work", "{manifest}");
-    assert!(
-        manifest["head"]["work"]["path"].as_str().is_some(),
-        "{manifest}"
-    );
-    for side in ["base", "head"] {
-        let rounds: Vec<String> = std::fs::read_dir(keep.join(side))
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(rounds.len(), 3, "{side}: {rounds:?}");
-        assert!(keep.join(side).join("round-3/work%2Fspin").is_dir());
+    let pairs: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(keep.join("pairs.json")).unwrap()).unwrap();
+    for id in ["work/spin", "work/spin_half"] {
+        let runs = pairs[id].as_array().unwrap();
+        assert_eq!(runs.len(), 4, "{id}: {pairs}");
+        for run in runs {
+            let samples = run["samples"].as_array().unwrap();
+            assert_eq!(samples[0].as_array().unwrap().len(), 3, "{run}");
+            assert_eq!(samples[1].as_array().unwrap().len(), 3, "{run}");
+            assert!(run["iters"].as_u64().unwrap() > 0, "{run}");
+        }
     }
     assert_clean(&repo, &tmp);
-    let out = ab(&repo, &tmp, &early);
+    let out = ab(&repo, &tmp, &kept);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("already exists"), "{}", text(&out));
 
     // A head whose benches do not build: exit 2 naming the side, with the compiler's error.
-    std::fs::write(&bench, "fn main() { let x: u32 = \"not a number\"; }\n").unwrap();
+    std::fs::write(
+        repo.join("benches/work.rs"),
+        "fn main() { let x: u32 = \"not a number\"; }\n",
+    )
+    .unwrap();
     let out = ab(&repo, &tmp, &args);
     let all = text(&out);
     assert_eq!(out.status.code(), Some(2), "{all}");
@@ -257,12 +268,20 @@ fn a_project_that_is_not_ours_passes_a_comment_and_fails_three_percent_more_work
     assert!(text(&out).contains("uncommitted changes"), "{}", text(&out));
 
     // Ctrl-C while measuring: exit 2 at once, nothing left behind.
-    std::fs::write(&bench, bench_source(100_000, "work per iteration")).unwrap();
+    write_bench(&repo, 100_000, "work per iteration", "");
     let mut child = Command::new(env!("CARGO_BIN_EXE_bench-gate"))
         .current_dir(&repo)
         .env("CARGO_TARGET_DIR", repo.join("target"))
         .env("TMPDIR", &tmp)
-        .args(["ab", "--base", "HEAD", "--rounds", "50", "--time", "1"])
+        .args([
+            "ab",
+            "--base",
+            "HEAD",
+            "--rounds",
+            "200",
+            "--target-mde",
+            "0",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -270,16 +289,16 @@ fn a_project_that_is_not_ours_passes_a_comment_and_fails_three_percent_more_work
     let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     while std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0 {
-        if line.contains("round 1/50") {
+        if line.contains("pair 3:") {
             break;
         }
         line.clear();
     }
     assert!(
-        line.contains("round 1/50"),
+        line.contains("pair 3:"),
         "the measurement never started: {line}"
     );
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(300));
     let sent = Instant::now();
     Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -292,6 +311,170 @@ fn a_project_that_is_not_ours_passes_a_comment_and_fails_three_percent_more_work
         "{:?}",
         sent.elapsed()
     );
+    assert_clean(&repo, &tmp);
+    let processes = Command::new("pgrep")
+        .args(["-f", "work-"])
+        .output()
+        .unwrap();
+    assert!(processes.stdout.is_empty(), "left running: {processes:?}");
+}
+
+#[test]
+fn a_sample_that_panics_or_hangs_is_named_with_its_side() {
+    let _machine = crate::util::exclusive();
+    let root = tempfile::tempdir().unwrap();
+    let (repo, tmp) = (root.path().join("repo"), root.path().join("tmp"));
+    scratch_project(&repo);
+    for (extra, id, what) in [
+        (PANICS, "work/boom", "boom in a sample"),
+        (HANGS, "work/hang", "no answer"),
+    ] {
+        write_bench(&repo, 100_000, "work per iteration", extra);
+        commit_all(&repo, id);
+        let filter = format!("^{id}$");
+        let args = ["--base", "HEAD", "--run-timeout", "3", "--", &filter];
+        let out = ab(&repo, &tmp, &args);
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{all}");
+        assert!(
+            all.contains(&format!("benchmark {id}"))
+                && all.contains("a pair failed twice")
+                && all.contains("sample ")
+                && (all.contains("from the base") || all.contains("from the head"))
+                && all.contains(what),
+            "{all}"
+        );
+        assert_clean(&repo, &tmp);
+    }
+}
+
+#[test]
+fn a_benchmark_on_one_side_only_is_new_with_its_value() {
+    let _machine = crate::util::exclusive();
+    let root = tempfile::tempdir().unwrap();
+    let (repo, tmp) = (root.path().join("repo"), root.path().join("tmp"));
+    scratch_project(&repo);
+    let extra = r#"c.bench_function("work/extra", |b| b.iter(|| spin(black_box(500))));"#;
+    write_bench(&repo, 100_000, "work per iteration", extra);
+    let json = root.path().join("ab.json");
+    let out = ab(
+        &repo,
+        &tmp,
+        &["--base", "HEAD", "--json", json.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let extra = report["comparisons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "work/extra")
+        .unwrap();
+    assert_eq!(extra["verdict"], "new", "{extra}");
+    assert!(extra["current"].as_f64().unwrap() > 0.0, "{extra}");
+    assert_clean(&repo, &tmp);
+}
+
+#[test]
+fn a_bench_the_harness_cannot_build_is_measured_in_process_rounds() {
+    let _machine = crate::util::exclusive();
+    let root = tempfile::tempdir().unwrap();
+    let (repo, tmp) = (root.path().join("repo"), root.path().join("tmp"));
+    scratch_project(&repo);
+    // The real Criterion has `BenchmarkFilter::Regex`; the harness does not.
+    write_bench(
+        &repo,
+        100_000,
+        "work per iteration",
+        "let _ = criterion::BenchmarkFilter::Regex;",
+    );
+    commit_all(&repo, "an API the harness lacks");
+    let json = root.path().join("ab.json");
+    let out = ab(
+        &repo,
+        &tmp,
+        &[
+            "--base",
+            "HEAD",
+            "--rounds",
+            "5",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains("do not build with the lockstep harness")
+            && all.contains("BenchmarkFilter")
+            && all.contains("process rounds, both sides at once on one CPU"),
+        "{all}"
+    );
+    let v = verdicts(&json);
+    assert_eq!(v.len(), 2, "{v:?}");
+    assert!(
+        v.iter().all(|(_, verdict, _, _)| verdict != "critical"),
+        "{v:?}"
+    );
+    assert_clean(&repo, &tmp);
+}
+
+#[test]
+fn process_rounds_stop_early_and_keep_their_runs() {
+    let _machine = crate::util::exclusive();
+    let root = tempfile::tempdir().unwrap();
+    let (repo, tmp) = (root.path().join("repo"), root.path().join("tmp"));
+    scratch_project(&repo);
+    // A committed lock file stays byte for byte what it was.
+    let lock = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(&repo)
+        .args(["generate-lockfile", "--quiet"])
+        .status()
+        .unwrap();
+    assert!(lock.success());
+    commit_all(&repo, "lock file");
+    let before = std::fs::read(repo.join("Cargo.lock")).unwrap();
+    write_bench(&repo, 100_000, "work per iteration, in rounds", "");
+    let (json, keep) = (root.path().join("ab.json"), root.path().join("runs"));
+    // With a target every benchmark reaches at once, both stop after --min-rounds; the
+    // kept runs hold exactly those rounds and a manifest naming each benchmark's binary.
+    let args = [
+        "--base",
+        "HEAD",
+        "--pairing",
+        "shared-cpu",
+        "--rounds",
+        "6",
+        "--min-rounds",
+        "3",
+        "--target-mde",
+        "100",
+        "--keep-runs",
+        keep.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ];
+    let out = ab(&repo, &tmp, &args);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out));
+    assert!(
+        text(&out).contains("2 benchmark(s) stopped early")
+            && text(&out).contains("2 after 3 rounds"),
+        "{}",
+        text(&out)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    for c in report["comparisons"].as_array().unwrap() {
+        assert_eq!(c["paired"]["rounds"], 3, "{c}");
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(keep.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["benchmarks"]["work/spin"], "work", "{manifest}");
+    for side in ["base", "head"] {
+        let rounds = std::fs::read_dir(keep.join(side)).unwrap().count();
+        assert_eq!(rounds, 3, "{side}");
+        assert!(keep.join(side).join("round-3/work%2Fspin").is_dir());
+    }
+    assert_eq!(std::fs::read(repo.join("Cargo.lock")).unwrap(), before);
     assert_clean(&repo, &tmp);
 }
 
@@ -312,7 +495,7 @@ fn bad_input_is_exit_2_naming_what_is_wrong() {
     );
 
     // A repository with a Cargo project that has no benches; then a revision that
-    // does not exist; then too few rounds.
+    // does not exist; then too few rounds, a bad budget and a bad filter.
     let repo = root.path().join("nobench");
     std::fs::create_dir_all(repo.join("src")).unwrap();
     std::fs::write(
@@ -340,10 +523,32 @@ fn bad_input_is_exit_2_naming_what_is_wrong() {
         "{}",
         text(&out)
     );
-
-    let out = ab(&repo, &tmp, &["--base", "HEAD", "--rounds", "2"]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("--rounds: 2"), "{}", text(&out));
+    for (args, says) in [
+        (&["--base", "HEAD", "--rounds", "2"][..], "--rounds: 2"),
+        (
+            &["--base", "HEAD", "--budget", "ten"][..],
+            "is not a duration",
+        ),
+        (
+            &[
+                "--base",
+                "HEAD",
+                "--pairing",
+                "shared-cpu",
+                "--budget",
+                "1m",
+            ][..],
+            "only lockstep pairing measures to a budget",
+        ),
+        (
+            &["--base", "HEAD", "--", "work/("][..],
+            "is not a valid regex",
+        ),
+    ] {
+        let out = ab(&repo, &tmp, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(text(&out).contains(says), "{args:?}: {}", text(&out));
+    }
 
     // A subdirectory without its own Cargo.toml.
     std::fs::create_dir_all(repo.join("docs")).unwrap();

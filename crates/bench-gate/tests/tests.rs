@@ -4,5 +4,6 @@
 
 mod ab;
 mod cli;
+mod harness;
 mod history;
 mod util;

@@ -21,6 +21,30 @@ pub struct BenchBinary {
     pub dir: PathBuf,
 }
 
+/// `cargo metadata --format-version 1` of the project at `dir` (`deps`: with the
+/// dependency graph, which resolves and may write a lock file: in a worktree only); an
+/// error says it is not a Cargo project, with cargo's message.
+pub fn metadata(dir: &Path, deps: bool) -> Result<serde_json::Value, GateError> {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(dir)
+        .args(["metadata", "--format-version", "1"]);
+    if !deps {
+        cmd.arg("--no-deps");
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| GateError::Ab(format!("cannot run cargo metadata: {e}")))?;
+    if !out.status.success() {
+        return Err(GateError::Ab(format!(
+            "{}: not a Cargo project cargo can read (cargo metadata: {})",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    serde_json::from_slice(&out.stdout)
+        .map_err(|e| GateError::Ab(format!("cargo metadata's output: {e}")))
+}
+
 /// The bench executables in `cargo bench --no-run --message-format=json`'s stdout.
 pub fn bench_executables(stdout: &str) -> Vec<BenchBinary> {
     let mut found: Vec<BenchBinary> = stdout
@@ -48,13 +72,14 @@ pub fn bench_executables(stdout: &str) -> Vec<BenchBinary> {
 }
 
 /// Builds the benches of the project at `dir` into `target_dir` (`None`: the project's
-/// own), with cargo's log in `logs`; a build that fails is an error naming `side` and
-/// showing the compiler's last lines.
+/// own), with `extra` cargo arguments and cargo's log in `logs`; a build that fails is
+/// an error naming `side` and showing the compiler's last lines.
 pub fn build(
     dir: &Path,
     target_dir: Option<&Path>,
     side: &str,
     logs: &Path,
+    extra: &[String],
 ) -> Result<Vec<BenchBinary>, GateError> {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.current_dir(dir).args([
@@ -62,6 +87,7 @@ pub fn build(
         "--no-run",
         "--message-format=json-render-diagnostics",
     ]);
+    cmd.args(extra);
     if let Some(t) = target_dir {
         cmd.env("CARGO_TARGET_DIR", t);
     }

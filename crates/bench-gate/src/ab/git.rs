@@ -104,6 +104,74 @@ impl Repo {
         .ok()
     }
 
+    /// A commit holding the working tree as it is (tracked changes, and untracked files
+    /// git does not ignore), with HEAD as its parent, so that it can be checked out in a
+    /// worktree. It is made with a copy of the index in `scratch`, so the user's index,
+    /// files and branches are untouched; the commit is referenced by nothing and goes
+    /// with git's next garbage collection. `exclude` (the target directory, which holds
+    /// builds and bench-gate's own checkouts) is left out even where git does not
+    /// ignore it.
+    pub fn snapshot(&self, scratch: &Path, exclude: &Path) -> Result<String, GateError> {
+        let index = scratch.join("snapshot-index");
+        let real = git(
+            &self.root,
+            &["rev-parse", "--path-format=absolute", "--git-path", "index"],
+        )
+        .map_err(|e| ab_error(format!("cannot find git's index: {e}")))?;
+        std::fs::create_dir_all(scratch).map_err(|e| GateError::io(scratch, e))?;
+        if Path::new(&real).is_file() {
+            std::fs::copy(&real, &index).map_err(|e| GateError::io(&index, e))?;
+        }
+        let with_index = |args: &[&str]| -> Result<String, GateError> {
+            let out = Command::new("git")
+                .current_dir(&self.root)
+                .env("GIT_INDEX_FILE", &index)
+                .env("GIT_AUTHOR_NAME", "bench-gate")
+                .env("GIT_AUTHOR_EMAIL", "bench-gate@localhost")
+                .env("GIT_COMMITTER_NAME", "bench-gate")
+                .env("GIT_COMMITTER_EMAIL", "bench-gate@localhost")
+                .args(args)
+                .output()
+                .map_err(|e| ab_error(format!("cannot run git: {e}")))?;
+            if !out.status.success() {
+                return Err(ab_error(format!(
+                    "cannot snapshot the working tree (git {}): {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )));
+            }
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        };
+        let mut add = vec!["add".to_owned(), "-A".into(), "--".into(), ".".into()];
+        let root = self
+            .root
+            .canonicalize()
+            .map_err(|e| GateError::io(&self.root, e))?;
+        // An ignored target directory is left out anyway (and naming it in a pathspec
+        // is an error); one git does not ignore is excluded by name.
+        if let Some(rel) = exclude
+            .canonicalize()
+            .ok()
+            .and_then(|e| e.strip_prefix(&root).ok().map(Path::to_path_buf))
+            .filter(|rel| !rel.as_os_str().is_empty())
+            .filter(|rel| git(&root, &["check-ignore", "-q", &rel.to_string_lossy()]).is_err())
+        {
+            add.push(format!(":(exclude){}", rel.display()));
+        }
+        with_index(&add.iter().map(String::as_str).collect::<Vec<_>>())?;
+        let tree = with_index(&["write-tree"])?;
+        let commit = with_index(&[
+            "commit-tree",
+            &tree,
+            "-p",
+            "HEAD",
+            "-m",
+            "bench-gate ab: the working tree",
+        ]);
+        let _ = std::fs::remove_file(&index);
+        commit
+    }
+
     /// A worktree of `commit` at `path` (detached); removed when the guard drops. A
     /// worktree already at `path` (left by a run that was killed) is removed first.
     pub fn worktree(&self, commit: &str, path: &Path) -> Result<Worktree, GateError> {

@@ -125,11 +125,19 @@ fn idlest_between(before: &CpuTimes, after: &CpuTimes, cpus: &[usize], n: usize)
 
 /// Pins the child `cmd` will start to `cpu` (`sched_setaffinity` between fork and exec).
 fn pin(cmd: &mut Command, cpu: usize) {
+    pin_to(cmd, &[cpu]);
+}
+
+/// Lets the child `cmd` will start run on `cpus` (between fork and exec), whatever the
+/// parent's own affinity.
+pub fn pin_to(cmd: &mut Command, cpus: &[usize]) {
     // SAFETY: the set is built here, before the fork; the closure only makes one system
     // call, which is async-signal-safe, and touches no memory but its own copy.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
+        for &cpu in cpus {
+            libc::CPU_SET(cpu, &mut set);
+        }
         cmd.pre_exec(move || {
             if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0 {
                 Ok(())
@@ -228,8 +236,53 @@ pub fn run_together(
     Ok(ended.into_iter().flatten().collect())
 }
 
+/// Pins every thread of process `pid` to `cpu` (threads it starts later inherit it).
+pub fn pin_process(pid: u32, cpu: usize) -> Result<(), GateError> {
+    let tasks = Path::new("/proc").join(pid.to_string()).join("task");
+    let entries = std::fs::read_dir(&tasks).map_err(|e| GateError::io(&tasks, e))?;
+    // SAFETY: `set` is a plain bit set built here; each call only reads it.
+    let set = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        set
+    };
+    for entry in entries.flatten() {
+        let Some(tid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|t| t.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: a system call on a thread id with a valid, initialised set; a thread
+        // that ended meanwhile makes it fail harmlessly (ESRCH), which is ignored.
+        unsafe {
+            libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        }
+    }
+    Ok(())
+}
+
+/// Keeps the calling thread off `cpu` (on the other CPUs it may use), so that the
+/// driver's own work never lands on the CPU a measurement runs on; a no-op when `cpu`
+/// is the only one. Children inherit it unless started with [`pin_to`].
+pub fn keep_off(cpu: usize) {
+    let others: Vec<usize> = allowed_cpus().into_iter().filter(|&c| c != cpu).collect();
+    if others.is_empty() {
+        return;
+    }
+    // SAFETY: `set` is a plain bit set built here; the call only reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for c in others {
+            libc::CPU_SET(c, &mut set);
+        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
 /// Kills process group `group`: the child and whatever it started.
-fn kill_group(group: u32) {
+pub fn kill_group(group: u32) {
     let _ = Command::new("kill")
         .args(["-KILL", "--", &format!("-{group}")])
         .status();

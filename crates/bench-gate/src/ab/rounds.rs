@@ -54,15 +54,29 @@ pub struct Plan {
     pub levels: crate::thresholds::PairedLevels,
 }
 
-/// How a benchmark's base and head runs of one round are paired.
+/// How a benchmark's base and head are paired.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Pairing {
-    /// Both at once, pinned to one CPU, sharing it in time slices: whatever the machine
-    /// does to that CPU meanwhile hits both alike. One pair per CPU runs at a time.
+    /// Lockstep, one side at a time: samples alternate AB BA AB … under a barrier, each
+    /// with the machine to itself.
+    Alternate,
+    /// Lockstep, both sides' samples at once on one CPU, under a barrier.
+    Together,
+    /// Lockstep, both sides' samples at once, each on a CPU of its own.
+    Duet,
+    /// Process rounds, both runs at once, pinned to one CPU, sharing it in time slices:
+    /// whatever the machine does to that CPU meanwhile hits both alike. One pair per
+    /// CPU runs at a time.
     SharedCpu,
-    /// One after the other, each with the whole machine (for benchmarks whose point is
-    /// using several cores).
+    /// Process rounds, one run after the other, each with the whole machine.
     Sequential,
+}
+
+impl Pairing {
+    /// Whether this pairing measures in lockstep (through the harness).
+    pub fn is_lockstep(self) -> bool {
+        matches!(self, Pairing::Alternate | Pairing::Together | Pairing::Duet)
+    }
 }
 
 /// One side: its name and its bench binaries.
@@ -77,10 +91,14 @@ pub struct Side {
 /// Where the measurement stands, for a progress display.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Progress {
-    /// Runs done.
+    /// Runs (pairs) done.
     pub done: usize,
-    /// Runs in all.
+    /// Runs (pairs) in all, as far as known.
     pub total: usize,
+    /// What is counted: `runs` or `pairs`.
+    pub unit: &'static str,
+    /// With a budget: the seconds spent and the budget's.
+    pub budget: Option<(f64, f64)>,
     /// The run just started: `round r/N: binary (side)`.
     pub current: String,
 }
@@ -128,7 +146,7 @@ fn list(bin: &BenchBinary, plan: &Plan, scratch: &Path) -> Result<Option<Vec<Str
 
 /// `id` as one path component: letters, digits, `-` and `_` kept, every other byte as
 /// `%XX` (so two ids never share a name, and none is `.` or `..`).
-fn file_stem(id: &str) -> String {
+pub(crate) fn file_stem(id: &str) -> String {
     let mut out = String::with_capacity(id.len());
     for b in id.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_') {
@@ -193,7 +211,7 @@ fn run_pair(
         let errs: Vec<PathBuf> = jobs.iter().map(|j| j.err.clone()).collect();
         let ended = match ctx.plan.pairing {
             Pairing::SharedCpu => run_together(jobs, cpu, Some(ctx.plan.run_timeout))?,
-            Pairing::Sequential => {
+            _ => {
                 let mut ended = Vec::new();
                 for job in jobs {
                     ended.extend(run_together(vec![job], None, Some(ctx.plan.run_timeout))?);
@@ -385,16 +403,6 @@ fn units(
             named(&silent)
         ));
     }
-    if units.is_empty() {
-        return Err(GateError::Ab(format!(
-            "no Criterion benchmarks to measure: {}",
-            if left_out.is_empty() {
-                "cargo bench --no-run built no bench target".to_string()
-            } else {
-                left_out.join("; ")
-            }
-        )));
-    }
     Ok(units.into_iter().collect())
 }
 
@@ -434,6 +442,16 @@ pub fn measure(
     std::fs::create_dir_all(&logs).map_err(|e| GateError::io(&logs, e))?;
     let mut left_out = Vec::new();
     let mut units = units(sides, plan, &logs, &mut left_out)?;
+    if units.is_empty() {
+        return Ok(Measured {
+            homes: Vec::new(),
+            left_out,
+            elapsed: Duration::ZERO,
+            cost: Vec::new(),
+            stopped_early: Vec::new(),
+            measured_by: Vec::new(),
+        });
+    }
     let homes: Vec<Vec<PathBuf>> = sides
         .iter()
         .map(|s| {
@@ -450,7 +468,7 @@ pub fn measure(
     };
     let slots: Vec<Option<usize>> = match plan.pairing {
         Pairing::SharedCpu => plan.cpus.iter().map(|&c| Some(c)).collect(),
-        Pairing::Sequential => vec![None],
+        _ => vec![None],
     };
     let mut rng = SplitMix64::seed_from_u64(plan.seed);
     let runs_per_round =
@@ -495,6 +513,8 @@ pub fn measure(
             events(super::AbEvent::Run(&Progress {
                 done,
                 total,
+                unit: "runs",
+                budget: None,
                 current: current.clone(),
             }));
         })?;
@@ -557,6 +577,8 @@ pub fn measure(
     events(super::AbEvent::Run(&Progress {
         done: total,
         total,
+        unit: "runs",
+        budget: None,
         current: "done".into(),
     }));
     let mut cost: Vec<(String, usize, f64)> = cost
@@ -578,13 +600,22 @@ impl Measured {
     /// Every benchmark's per-round values on both sides (the median per-iteration time
     /// of each run), read back with the Criterion loader.
     pub fn rounds(&self) -> Result<Vec<Rounds>, GateError> {
-        read_rounds(&self.homes, self.homes[0].len())
+        match self.homes.first() {
+            Some(first) => read_rounds(&self.homes, first.len()),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Whether no benchmark was measured (no binary listed a Criterion benchmark).
+    pub fn is_empty(&self) -> bool {
+        self.homes.is_empty()
     }
 }
 
 /// Every benchmark's values in the first `upto` rounds of `homes[side][round]`, read
 /// back with the Criterion loader (a round not run yet holds nothing).
 fn read_rounds(homes: &[Vec<PathBuf>], upto: usize) -> Result<Vec<Rounds>, GateError> {
+    let measured = "process rounds";
     let mut by_id: BTreeMap<String, Rounds> = BTreeMap::new();
     for (s, homes) in homes.iter().enumerate() {
         for (r, home) in homes.iter().take(upto).enumerate() {
@@ -598,6 +629,7 @@ fn read_rounds(homes: &[Vec<PathBuf>], upto: usize) -> Result<Vec<Rounds>, GateE
                     direction: e.direction,
                     base: vec![None; upto],
                     head: vec![None; upto],
+                    measured: measured.into(),
                 });
                 let side = if s == 0 {
                     &mut entry.base
@@ -609,4 +641,48 @@ fn read_rounds(homes: &[Vec<PathBuf>], upto: usize) -> Result<Vec<Rounds>, GateE
         }
     }
     Ok(by_id.into_values().collect())
+}
+
+/// Copies the rounds' Criterion output from `scratch` into `into`, with a manifest
+/// naming each side's bench executables and which binary measures which benchmark.
+pub fn keep(
+    into: &Path,
+    scratch: &Path,
+    sides: &[Side; 2],
+    measured: &Measured,
+) -> Result<(), GateError> {
+    for side in sides {
+        let from = scratch.join(side.name);
+        if from.exists() {
+            super::reuse::copy_tree(&from, &into.join(side.name))?;
+        }
+    }
+    let binaries = |side: &Side| -> serde_json::Value {
+        side.binaries
+            .iter()
+            .map(|b| {
+                (
+                    b.name.clone(),
+                    serde_json::json!({"path": b.path, "dir": b.dir}),
+                )
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
+    let manifest = serde_json::json!({
+        "base": binaries(&sides[0]),
+        "head": binaries(&sides[1]),
+        "benchmarks": measured
+            .measured_by
+            .iter()
+            .map(|(id, bin)| (id.clone(), serde_json::Value::from(bin.clone())))
+            .collect::<serde_json::Map<_, _>>(),
+        "layout": "<side>/round-<r>/<id with every byte but letters, digits, - and _ as %XX>/ is that run's CRITERION_HOME",
+    });
+    let path = into.join("manifest.json");
+    std::fs::write(
+        &path,
+        serde_json::to_vec_pretty(&manifest).unwrap_or_default(),
+    )
+    .map_err(|e| GateError::io(&path, e))
 }
