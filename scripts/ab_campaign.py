@@ -6,14 +6,17 @@ power runs (a known slower head).
                            [--affected REGEX] [--mde NAME:R1.json,R2.json,...]
                            [--markdown OUT]
 
-- A/A: per run, the critical, warning and improved counts and the median pair SD; in
+- A/A: per run, the critical, warning, improved and inconclusive counts and the median
+  pair SD; in
   all, the critical total and the warnings per run. Each benchmark's A/A spread is the
   median over the A/A runs of the standard deviation of its per-round ln(head/base).
 - Power (one `--power` per slower build, e.g. `3%:p3-1.json,p3-2.json`): for every
   benchmark matching `--affected`, in how many runs it was critical, its mean measured
   change, and its A/A spread.
 - MDE (one `--mde` per column, e.g. `ab defaults:aa-full-2.json,fresh-1.json`): every
-  benchmark of those runs with the median of its minimum detectable effect over them.
+  benchmark of those runs with the median of its minimum detectable effect over them,
+  and per column the median over all benchmarks and over `--family` (a regex on ids,
+  the planner's by default), with how many are at most 1.5 % and 1 %.
 Exit 0, or 2 when a report cannot be read.
 """
 import argparse
@@ -44,6 +47,7 @@ def main() -> int:
     ap.add_argument("--power", action="append", default=[])
     ap.add_argument("--affected", default=".")
     ap.add_argument("--mde", action="append", default=[])
+    ap.add_argument("--family", default="^graph_planning/")
     ap.add_argument("--markdown")
     a = ap.parse_args()
     lines = []
@@ -63,8 +67,8 @@ def main() -> int:
 
     spread = {}
     if aa:
-        lines += ["| A/A run | benchmarks | critical | warning | improved | median pair SD | median MDE | measuring |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        lines += ["| A/A run | benchmarks | critical | warning | improved | inconclusive | median pair SD | median MDE | measuring |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         crit = warn = 0
         for path, r in aa:
             cs = [c for c in r["comparisons"] if c.get("paired")]
@@ -80,7 +84,8 @@ def main() -> int:
             name = path.rsplit("/", 1)[-1].removesuffix(".json")
             lines.append(
                 f"| {name} | {len(cs)} | {v.count('critical')} | {v.count('warning')} | "
-                f"{v.count('improved')} | {100 * statistics.median(sds):.2f} % | "
+                f"{v.count('improved')} | {v.count('inconclusive')} | "
+                f"{100 * statistics.median(sds):.2f} % | "
                 f"{100 * statistics.median(mdes):.2f} % | {r.get('measured_seconds', 0):.0f} s |")
         lines.append(f"\nA/A in all: {len(aa)} runs, {crit} critical, {warn} warnings "
                      f"({warn / len(aa):.2f} per run).\n")
@@ -116,6 +121,16 @@ def main() -> int:
         for i in ids:
             cells = [f"{100 * col[i]:.2f} %" if i in col else "n/a" for col in per]
             lines.append(f"| `{i}` | " + " | ".join(cells) + " |")
+        lines.append("")
+        family = re.compile(a.family)
+        for (name, _), col in zip(mde_cols, per):
+            values = sorted(col.values())
+            fam = [v for k, v in col.items() if family.search(k)]
+            lines.append(
+                f"{name}: median MDE {100 * statistics.median(values):.2f} % over "
+                f"{len(values)} benchmarks ({sum(v <= 0.015 for v in values)} at most 1.5 %, "
+                f"{sum(v <= 0.01 for v in values)} at most 1 %); `{a.family}`: "
+                f"{100 * statistics.median(fam):.2f} % over {len(fam)}." if fam else "")
         lines.append("")
     text = "\n".join(lines)
     print(text)
