@@ -410,7 +410,10 @@ impl Measurement {
         }
         if !self.pairs.is_empty() {
             let path = partial.join("pairs.json");
-            let json = serde_json::to_vec(&self.pairs).unwrap_or_default();
+            let json = serde_json::to_vec(&self.pairs).map_err(|e| GateError::Json {
+                path: path.clone(),
+                detail: e.to_string(),
+            })?;
             std::fs::write(&path, json).map_err(|e| GateError::io(&path, e))?;
         }
         std::fs::rename(&partial, keep).map_err(|e| GateError::io(keep, e))
