@@ -680,9 +680,9 @@ pub fn keep(
         "layout": "<side>/round-<r>/<id with every byte but letters, digits, - and _ as %XX>/ is that run's CRITERION_HOME",
     });
     let path = into.join("manifest.json");
-    std::fs::write(
-        &path,
-        serde_json::to_vec_pretty(&manifest).unwrap_or_default(),
-    )
-    .map_err(|e| GateError::io(&path, e))
+    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| GateError::Json {
+        path: path.clone(),
+        detail: e.to_string(),
+    })?;
+    std::fs::write(&path, json).map_err(|e| GateError::io(&path, e))
 }
