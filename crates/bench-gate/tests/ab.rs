@@ -348,6 +348,82 @@ fn a_sample_that_panics_or_hangs_is_named_with_its_side() {
     }
 }
 
+/// A benchmark that sleeps (it waits) and one that runs two threads at once.
+const WAITS_AND_THREADS: &str = r#"
+    c.bench_function("work/sleep", |b| {
+        b.iter(|| std::thread::sleep(std::time::Duration::from_micros(500)))
+    });
+    c.bench_function("work/threads", |b| {
+        b.iter(|| {
+            std::thread::scope(|s| {
+                let h = s.spawn(|| spin(black_box(5_000_000)));
+                spin(black_box(5_000_000)) ^ h.join().unwrap()
+            })
+        })
+    });"#;
+
+#[test]
+fn benchmarks_that_wait_or_run_threads_are_sampled_both_at_once_for_longer() {
+    let _machine = crate::util::exclusive();
+    let root = tempfile::tempdir().unwrap();
+    let (repo, tmp) = (root.path().join("repo"), root.path().join("tmp"));
+    scratch_project(&repo);
+    write_bench(&repo, 100_000, "work per iteration", WAITS_AND_THREADS);
+    commit_all(&repo, "a benchmark that waits, one with threads");
+    let (json, keep) = (root.path().join("ab.json"), root.path().join("runs"));
+    let args = [
+        "--base",
+        "HEAD",
+        "--rounds",
+        "3",
+        "--min-rounds",
+        "3",
+        "--json",
+        json.to_str().unwrap(),
+        "--keep-runs",
+        keep.to_str().unwrap(),
+    ];
+    let out = ab(&repo, &tmp, &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let pairs: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(keep.join("pairs.json")).unwrap()).unwrap();
+    for (id, kind, order, how) in [
+        ("work/spin", "busy", "alternate", "lockstep, CPU "),
+        ("work/sleep", "waiting", "together", "(waiting: "),
+        (
+            "work/threads",
+            "threads",
+            "duet",
+            "both at once on every CPU",
+        ),
+    ] {
+        let first = &pairs[id][0];
+        assert_eq!(
+            (first["kind"].as_str(), first["order"].as_str()),
+            (Some(kind), Some(order)),
+            "{id}: {first}"
+        );
+        let per_side = first["samples"][0].as_array().unwrap().len();
+        // 0.3 s of 5 ms samples for the two that are sampled at once; 3 for the busy one.
+        let samples_ok = if kind == "busy" {
+            per_side == 3
+        } else {
+            per_side >= 30
+        };
+        assert!(samples_ok, "{id}: {per_side} samples per side");
+        let row = report["comparisons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap();
+        let measured = row["paired"]["measured"].as_str().unwrap_or_default();
+        assert!(measured.contains(how), "{id}: {row}");
+    }
+    assert_clean(&repo, &tmp);
+}
+
 #[test]
 fn a_benchmark_on_one_side_only_is_new_with_its_value() {
     let _machine = crate::util::exclusive();

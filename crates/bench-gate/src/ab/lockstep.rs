@@ -8,9 +8,13 @@
 //!    long an iteration took and how many cores it kept busy meanwhile.
 //! 2. **One iteration count** for both sides, from the two warm-ups, for samples of
 //!    about `slice`.
-//! 3. **Pinning**: a benchmark that kept one core busy has both processes pinned to one
-//!    CPU for the samples, so both see that core's state; one that used several cores
-//!    keeps every CPU (it is measured as it runs, threads and all).
+//! 3. **Its kind** ([`Kind`]), from the cores the first pair's warm-up kept busy, says
+//!    how the samples are taken. A benchmark that kept one core busy has both
+//!    processes, with whatever they started, pinned to one CPU, so both see that core's
+//!    state, and samples in the settings' order. One that mostly waited (on a server, a
+//!    timer) is pinned alike and samples both sides at once, sharing the CPU; one that
+//!    kept several cores busy runs both sides at once on every CPU. Those two take
+//!    samples for [`LONG`] per side: a few short samples of them tell little.
 //! 4. **Samples** under the barrier: neither side starts sample N+1 before both have
 //!    finished sample N. `Alternate` runs one side at a time (the order AB, BA, AB, …),
 //!    `Together` both at once on one CPU, `Duet` both at once on two CPUs.
@@ -28,12 +32,13 @@ use std::time::{Duration, Instant};
 use super::build::BenchBinary;
 use super::harness::PROTOCOL;
 use super::process::{
-    allowed_cpus, interrupted, interruption, kill_group, pin_process, pin_to, tail,
+    allowed_cpus, interrupted, interruption, kill_group, pin_group, pin_to, tail,
 };
 use crate::GateError;
 
 /// How the two sides' samples meet under the barrier.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Order {
     /// One side at a time, AB BA AB …: each sample has the machine to itself.
     Alternate,
@@ -60,6 +65,41 @@ pub struct Settings {
     pub timeout: Duration,
 }
 
+/// What a benchmark's warm-up showed it to be, from the cores it kept busy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// One core busy: computing, on one thread.
+    Busy,
+    /// Less than [`WAITING`] cores busy: mostly waiting on a server, a timer or I/O.
+    Waiting,
+    /// More than [`MULTI_CORE`] cores busy: threads at work at once.
+    Threads,
+}
+
+impl Kind {
+    /// The kind of a benchmark whose sides kept `cores` busy (the busier side's).
+    pub fn of(cores: &[f64; 2]) -> Kind {
+        let most = cores.iter().copied().fold(0.0f64, f64::max);
+        if most >= MULTI_CORE {
+            Kind::Threads
+        } else if most < WAITING {
+            Kind::Waiting
+        } else {
+            Kind::Busy
+        }
+    }
+
+    /// How this kind's samples meet, `default` being the settings' order.
+    pub fn order(self, default: Order) -> Order {
+        match self {
+            Kind::Busy => default,
+            Kind::Waiting => Order::Together,
+            Kind::Threads => Order::Duet,
+        }
+    }
+}
+
 /// One sample of one side.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct Sample {
@@ -84,6 +124,10 @@ pub struct PairRun {
     pub first: usize,
     /// Per side, the cores the benchmark kept busy while warming up.
     pub cores: [f64; 2],
+    /// The benchmark's kind, from its warm-up.
+    pub kind: Kind,
+    /// How the samples met.
+    pub order: Order,
     /// The CPUs the samples were pinned to (empty: every CPU).
     pub pinned: Vec<usize>,
     /// How long the pair took, processes included, seconds.
@@ -204,6 +248,9 @@ pub struct Pair<'a> {
     pub stem: String,
     /// The side that runs first.
     pub first: usize,
+    /// The benchmark's kind, when an earlier pair found it (`None`: from this pair's
+    /// warm-up), so that every pair of a benchmark is measured alike.
+    pub kind: Option<Kind>,
 }
 
 const SIDES: [&str; 2] = ["base", "head"];
@@ -380,7 +427,13 @@ pub fn run(pair: &Pair<'_>, settings: &Settings) -> Result<PairRun, GateError> {
     let mut running = Running::start(pair, settings)?;
     let (met, cores) = running.warm(settings)?;
     let iters = ((settings.slice.as_nanos() as f64 / met).round() as u64).max(1);
-    let pinned = pin(&running.live, &cores, settings)?;
+    let kind = pair.kind.unwrap_or_else(|| Kind::of(&cores));
+    let order = kind.order(settings.order);
+    let pinned = pin(&running.live, kind, order, &settings.cpus)?;
+    let samples_per_side = match kind {
+        Kind::Busy => settings.samples,
+        _ => samples_for(LONG, met * iters as f64, settings.samples),
+    };
     let limit = settings.timeout + Duration::from_secs_f64(met * iters as f64 * 1e-9 * 50.0);
     for l in running.live.iter().flatten() {
         let _ = l.conn.reader.get_ref().set_read_timeout(Some(limit));
@@ -392,11 +445,11 @@ pub fn run(pair: &Pair<'_>, settings: &Settings) -> Result<PairRun, GateError> {
     let prewarm = (settings.slice.as_nanos() as f64 / 2.0 / met).round() as u64;
     let command = format!("sample {iters} {prewarm}");
     let mut samples: [Vec<Sample>; 2] = [Vec::new(), Vec::new()];
-    for n in 0..settings.samples {
+    for n in 0..samples_per_side {
         if interrupted() {
             return Err(interruption());
         }
-        for (s, sample) in running.sample(n, &command, settings.order)? {
+        for (s, sample) in running.sample(n, &command, order)? {
             samples[s].push(sample);
         }
     }
@@ -412,6 +465,8 @@ pub fn run(pair: &Pair<'_>, settings: &Settings) -> Result<PairRun, GateError> {
         samples,
         first: pair.first,
         cores,
+        kind,
+        order,
         pinned,
         seconds: began.elapsed().as_secs_f64(),
     })
@@ -568,30 +623,44 @@ fn numbers<const N: usize>(words: &[String], word: &str) -> Result<[f64; N], Str
 /// milliseconds is slow for its first ones.
 const WARM_LEAST: u32 = 4;
 
-/// A benchmark whose warm-up kept more than this many cores busy is measured on every
-/// CPU (its threads are part of what it measures); below, it is single-threaded and
-/// pinned.
+/// A benchmark whose warm-up kept at least this many cores busy is of [`Kind::Threads`]:
+/// measured on every CPU (its threads are part of what it measures).
 pub const MULTI_CORE: f64 = 1.25;
 
-/// Pins the processes for the samples as `settings` say, when the benchmark kept one
-/// core busy; returns the CPUs used (empty: unpinned).
+/// A benchmark whose warm-up kept fewer cores busy than this is of [`Kind::Waiting`].
+pub const WAITING: f64 = 0.75;
+
+/// The measuring time per side and pair of a benchmark that waits or runs threads.
+pub const LONG: Duration = Duration::from_millis(300);
+
+/// Samples of `per_sample_ns` each for about `long` per side, at least `least`, at most
+/// 1000.
+fn samples_for(long: Duration, per_sample_ns: f64, least: usize) -> usize {
+    let n = (long.as_nanos() as f64 / per_sample_ns.max(1.0)).ceil();
+    (n.min(1000.0) as usize).max(least)
+}
+
+/// Pins the processes for the samples as `kind` and `order` say; returns the CPUs used
+/// (empty: unpinned). Each process goes with its whole process group (whatever it
+/// started, a server say, included) to the first CPU (`Duet`: one each to the first
+/// two); a benchmark that runs threads stays on every CPU.
 fn pin(
     live: &[Option<Live>; 2],
-    cores: &[f64; 2],
-    settings: &Settings,
+    kind: Kind,
+    order: Order,
+    cpus: &[usize],
 ) -> Result<Vec<usize>, GateError> {
-    let single = cores.iter().all(|&c| c < MULTI_CORE);
-    let cpus = match (single, settings.order) {
-        (true, Order::Duet) => settings.cpus.iter().take(2).copied().collect::<Vec<_>>(),
-        (true, _) => settings.cpus.iter().take(1).copied().collect(),
-        (false, _) => return Ok(Vec::new()),
+    let used: Vec<usize> = match (kind, order) {
+        (Kind::Threads, _) => return Ok(Vec::new()),
+        (_, Order::Duet) => cpus.iter().take(2).copied().collect(),
+        _ => cpus.iter().take(1).copied().collect(),
     };
     for (s, l) in live.iter().enumerate() {
         if let Some(l) = l {
-            pin_process(l.process.child.id(), cpus[s.min(cpus.len() - 1)])?;
+            pin_group(l.process.child.id(), used[s.min(used.len() - 1)])?;
         }
     }
-    Ok(cpus)
+    Ok(used)
 }
 
 #[cfg(test)]
@@ -610,6 +679,26 @@ mod tests {
         hit[3] = 0.5;
         let moved = hodges_lehmann(&hit).unwrap() - hodges_lehmann(&quiet).unwrap();
         assert!(moved.abs() < 0.002, "{moved}");
+    }
+
+    #[test]
+    fn the_busier_side_says_what_kind_a_benchmark_is() {
+        assert_eq!(Kind::of(&[1.0, 0.98]), Kind::Busy);
+        assert_eq!(Kind::of(&[0.27, 0.3]), Kind::Waiting);
+        assert_eq!(Kind::of(&[0.5, 0.9]), Kind::Busy);
+        assert_eq!(Kind::of(&[1.1, 1.96]), Kind::Threads);
+        assert_eq!(Kind::Busy.order(Order::Alternate), Order::Alternate);
+        assert_eq!(Kind::Waiting.order(Order::Alternate), Order::Together);
+        assert_eq!(Kind::Threads.order(Order::Alternate), Order::Duet);
+    }
+
+    #[test]
+    fn long_pairs_take_samples_for_their_time_within_bounds() {
+        let long = Duration::from_millis(300);
+        assert_eq!(samples_for(long, 5e6, 3), 60);
+        assert_eq!(samples_for(long, 27e6, 3), 12);
+        assert_eq!(samples_for(long, 200e6, 3), 3);
+        assert_eq!(samples_for(long, 1.0, 3), 1000);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::build::BenchBinary;
-use super::lockstep::{self, Order, Pair, PairRun, Settings};
+use super::lockstep::{self, Kind, Order, Pair, PairRun, Settings};
 use super::rounds::{self, Pairing, Side};
 use super::schedule;
 use super::sides::Built;
@@ -209,6 +209,7 @@ fn one_sided(
             dir,
             stem: format!("solo-{n}"),
             first: *s,
+            kind: None,
         };
         out.push((id.clone(), *s, lockstep::run(&pair, &plan.settings)?));
     }
@@ -377,12 +378,26 @@ impl Measurement {
         }
         self.cost.sort_by(|a, b| b.2.total_cmp(&a.2));
         self.elapsed += lockstep.elapsed;
-        let lockstep_how = format!("lockstep pairs, {}", order_name(plan.settings.order));
+        let at_once: Vec<&str> = lockstep
+            .pairs
+            .iter()
+            .filter(|(_, pairs)| pairs.iter().any(|p| p.order != Order::Alternate))
+            .map(|(id, _)| id.as_str())
+            .collect();
+        let mut lockstep_how = format!("lockstep pairs, {}", order_name(plan.settings.order));
+        if !at_once.is_empty() && plan.settings.order == Order::Alternate {
+            lockstep_how += "; both at once for those that wait or run threads";
+            self.notes.push(format!(
+                "{} benchmark(s) sampled both sides at once (they wait or run threads), so \
+                 their values are not their time alone: absolute bounds are left to `check`",
+                at_once.len()
+            ));
+        }
         self.how = match self.how.is_empty() {
             true => lockstep_how,
             false => format!("{lockstep_how}; {}", self.how),
         };
-        self.alone &= plan.settings.order == Order::Alternate;
+        self.alone &= at_once.is_empty();
         if !lockstep.unsettled.is_empty() {
             self.notes.push(format!(
                 "{} benchmark(s) still above the target minimum detectable effect when \
@@ -420,16 +435,22 @@ impl Measurement {
     }
 }
 
-/// How a benchmark's lockstep pairs ran, for its line in the report: pinned to one CPU
-/// (single-threaded) or on every CPU (its warm-up kept several cores busy), and the
-/// time one iteration took when a sample was one iteration.
+/// How a benchmark's lockstep pairs ran, for its line in the report: by its kind (one
+/// side at a time pinned to one CPU, both at once sharing one, or both at once on every
+/// CPU), and the time one iteration took when a sample was one iteration.
 fn how_measured(pairs: &[PairRun]) -> String {
     let cores = pairs.iter().flat_map(|p| p.cores).fold(0.0f64, f64::max);
-    let mut how = match pairs.iter().find(|p| !p.pinned.is_empty()) {
-        Some(p) if pairs.iter().all(|q| !q.pinned.is_empty()) => {
-            format!("lockstep, CPU {}", p.pinned[0])
+    let cpu = pairs.iter().find_map(|p| p.pinned.first());
+    let mut how = match (pairs.first().map(|p| (p.kind, p.order)), cpu) {
+        (Some((Kind::Threads, _)), _) | (_, None) => {
+            format!("lockstep, both at once on every CPU ({cores:.1} cores busy)")
         }
-        _ => format!("lockstep, every CPU ({cores:.1} cores busy)"),
+        (Some((Kind::Waiting, _)), Some(c)) => {
+            format!("lockstep, both at once on CPU {c} (waiting: {cores:.1} cores busy)")
+        }
+        (Some((_, Order::Duet)), Some(_)) => "lockstep, both at once, a CPU each".to_owned(),
+        (Some((_, Order::Together)), Some(c)) => format!("lockstep, both at once on CPU {c}"),
+        (_, Some(c)) => format!("lockstep, CPU {c}"),
     };
     let per_iteration = pairs
         .iter()
@@ -467,6 +488,8 @@ mod tests {
             samples: [vec![sample; 3], vec![sample; 3]],
             first: 0,
             cores: [cores, cores],
+            kind: Kind::of(&[cores, cores]),
+            order: Kind::of(&[cores, cores]).order(Order::Alternate),
             pinned,
             seconds: 1.0,
             estimate: Some(0.0),
@@ -483,7 +506,12 @@ mod tests {
         let threads = [pair(100, 5e3, vec![], 1.96)];
         assert_eq!(
             how_measured(&threads),
-            "lockstep, every CPU (2.0 cores busy)"
+            "lockstep, both at once on every CPU (2.0 cores busy)"
+        );
+        let waiting = [pair(1, 2.7e7, vec![0], 0.27)];
+        assert_eq!(
+            how_measured(&waiting),
+            "lockstep, both at once on CPU 0 (waiting: 0.3 cores busy)"
         );
         let slow = [pair(1, 1.5e9, vec![0], 1.0)];
         assert_eq!(

@@ -263,6 +263,43 @@ pub fn pin_process(pid: u32, cpu: usize) -> Result<(), GateError> {
     Ok(())
 }
 
+/// Pins every process of process group `group` (a benchmark and whatever it started,
+/// a server say), every thread of each, to `cpu`.
+pub fn pin_group(group: u32, cpu: usize) -> Result<(), GateError> {
+    let proc = Path::new("/proc");
+    let entries = std::fs::read_dir(proc).map_err(|e| GateError::io(proc, e))?;
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|t| t.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // A process of the group other than its leader may end meanwhile: harmless.
+        match pid == group {
+            true => pin_process(pid, cpu)?,
+            false if process_group(pid) == Some(group) => {
+                let _ = pin_process(pid, cpu);
+            }
+            false => {}
+        }
+    }
+    Ok(())
+}
+
+/// The process group of process `pid` (`None` when it has ended or cannot be read).
+fn process_group(pid: u32) -> Option<u32> {
+    group_in_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// The process group in a `/proc/PID/stat` line, `pid (comm) state ppid pgrp …`, whose
+/// command name may hold spaces and parentheses.
+fn group_in_stat(stat: &str) -> Option<u32> {
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(2)?.parse().ok()
+}
+
 /// Keeps the calling thread off `cpu` (on the other CPUs it may use), so that the
 /// driver's own work never lands on the CPU a measurement runs on; a no-op when `cpu`
 /// is the only one. Children inherit it unless started with [`pin_to`].
@@ -298,6 +335,18 @@ pub fn tail(path: &Path, lines: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_group_is_read_past_a_name_with_spaces_and_parentheses() {
+        let me = std::process::id();
+        // SAFETY: getpgrp has no preconditions.
+        let group = unsafe { libc::getpgrp() } as u32;
+        assert_eq!(process_group(me), Some(group));
+        assert_eq!(process_group(u32::MAX), None);
+        let stat = "4242 (redis-server (x) 1) S 4200 4100 4100 0 -1 4194560";
+        assert_eq!(group_in_stat(stat), Some(4100));
+        assert_eq!(group_in_stat("4242 (cut short"), None);
+    }
 
     #[test]
     fn the_idlest_cpus_are_picked_and_near_ties_keep_their_order() {

@@ -34,7 +34,7 @@ use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::SplitMix64;
 
 use super::build::BenchBinary;
-use super::lockstep::{self, Pair, PairRun, Settings};
+use super::lockstep::{self, Kind, Pair, PairRun, Settings};
 use super::process::{interrupted, interruption};
 use crate::GateError;
 use crate::paired::{TRIM_FROM, minimum_detectable};
@@ -263,7 +263,8 @@ impl Runner<'_> {
                 .map(|b| (self.start.elapsed().as_secs_f64(), b.as_secs_f64())),
         });
         let first = (round + b) % 2;
-        let run = run_twice(bench, round, first, self.plan, self.dir)?;
+        let kind = pairs.first().map(|p| p.kind);
+        let run = run_twice(bench, (round, first, kind), self.plan, self.dir)?;
         pairs.push(run);
         self.done += 1;
         Ok(())
@@ -361,11 +362,11 @@ fn typical_cost(measured: &Measured, id: &str) -> Duration {
     Duration::from_secs_f64(mean)
 }
 
-/// One pair of `bench`, run again once if it fails.
+/// One pair of `bench` (its round, the side that runs first and the kind its first pair
+/// found), run again once if it fails.
 fn run_twice(
     bench: &Bench,
-    round: usize,
-    first: usize,
+    (round, first, kind): (usize, usize, Option<Kind>),
     plan: &Plan,
     dir: &Path,
 ) -> Result<PairRun, GateError> {
@@ -382,6 +383,7 @@ fn run_twice(
                 round + 1
             ),
             first,
+            kind,
         };
         match lockstep::run(&pair, &plan.settings) {
             Ok(run) => return Ok(run),
@@ -415,6 +417,8 @@ mod tests {
             samples: [vec![sample], vec![sample]],
             first: 0,
             cores: [1.0, 1.0],
+            kind: Kind::Busy,
+            order: Order::Alternate,
             pinned: vec![0],
             seconds,
             estimate: Some(estimate),
