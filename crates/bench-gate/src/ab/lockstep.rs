@@ -73,7 +73,7 @@ pub enum Kind {
     Busy,
     /// Less than [`WAITING`] cores busy: mostly waiting on a server, a timer or I/O.
     Waiting,
-    /// More than [`MULTI_CORE`] cores busy: threads at work at once.
+    /// At least [`MULTI_CORE`] cores busy: threads at work at once.
     Threads,
 }
 
@@ -124,7 +124,7 @@ pub struct PairRun {
     pub first: usize,
     /// Per side, the cores the benchmark kept busy while warming up.
     pub cores: [f64; 2],
-    /// The benchmark's kind, from its warm-up.
+    /// The benchmark's kind, from its first pair's warm-up.
     pub kind: Kind,
     /// How the samples met.
     pub order: Order,
