@@ -442,9 +442,10 @@ fn how_measured(pairs: &[PairRun]) -> String {
     let cores = pairs.iter().flat_map(|p| p.cores).fold(0.0f64, f64::max);
     let cpu = pairs.iter().find_map(|p| p.pinned.first());
     let mut how = match (pairs.first().map(|p| (p.kind, p.order)), cpu) {
-        (Some((Kind::Threads, _)), _) | (_, None) => {
+        (Some((Kind::Threads, _)), _) => {
             format!("lockstep, both at once on every CPU ({cores:.1} cores busy)")
         }
+        (_, None) => format!("lockstep, every CPU ({cores:.1} cores busy)"),
         (Some((Kind::Waiting, _)), Some(c)) => {
             format!("lockstep, both at once on CPU {c} (waiting: {cores:.1} cores busy)")
         }
@@ -507,6 +508,11 @@ mod tests {
         assert_eq!(
             how_measured(&threads),
             "lockstep, both at once on every CPU (2.0 cores busy)"
+        );
+        let unpinned = [pair(1000, 50.0, vec![], 1.0)];
+        assert_eq!(
+            how_measured(&unpinned),
+            "lockstep, every CPU (1.0 cores busy)"
         );
         let waiting = [pair(1, 2.7e7, vec![0], 0.27)];
         assert_eq!(

@@ -239,25 +239,17 @@ pub fn run_together(
 /// Pins every thread of process `pid` to `cpu` (threads it starts later inherit it).
 pub fn pin_process(pid: u32, cpu: usize) -> Result<(), GateError> {
     let tasks = Path::new("/proc").join(pid.to_string()).join("task");
-    let entries = std::fs::read_dir(&tasks).map_err(|e| GateError::io(&tasks, e))?;
     // SAFETY: `set` is a plain bit set built here; each call only reads it.
     let set = unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(cpu, &mut set);
         set
     };
-    for entry in entries.flatten() {
-        let Some(tid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|t| t.parse::<i32>().ok())
-        else {
-            continue;
-        };
+    for tid in numbered(&tasks)? {
         // SAFETY: a system call on a thread id with a valid, initialised set; a thread
         // that ended meanwhile makes it fail harmlessly (ESRCH), which is ignored.
         unsafe {
-            libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set);
+            libc::sched_setaffinity(tid as i32, std::mem::size_of::<libc::cpu_set_t>(), &set);
         }
     }
     Ok(())
@@ -266,16 +258,7 @@ pub fn pin_process(pid: u32, cpu: usize) -> Result<(), GateError> {
 /// Pins every process of process group `group` (a benchmark and whatever it started,
 /// a server say), every thread of each, to `cpu`.
 pub fn pin_group(group: u32, cpu: usize) -> Result<(), GateError> {
-    let proc = Path::new("/proc");
-    let entries = std::fs::read_dir(proc).map_err(|e| GateError::io(proc, e))?;
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|t| t.parse::<u32>().ok())
-        else {
-            continue;
-        };
+    for pid in numbered(Path::new("/proc"))? {
         // A process of the group other than its leader may end meanwhile: harmless.
         match pid == group {
             true => pin_process(pid, cpu)?,
@@ -286,6 +269,15 @@ pub fn pin_group(group: u32, cpu: usize) -> Result<(), GateError> {
         }
     }
     Ok(())
+}
+
+/// The entries of `dir` named by a number (`/proc`'s processes, a process's threads).
+fn numbered(dir: &Path) -> Result<Vec<u32>, GateError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| GateError::io(dir, e))?;
+    Ok(entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect())
 }
 
 /// The process group of process `pid` (`None` when it has ended or cannot be read).
