@@ -18,7 +18,7 @@
 //! here depends on them. See the workspace's `ARCHITECTURE.md` for the map.
 
 pub mod events;
-#[cfg(any(feature = "extra-work-3", feature = "extra-work-10"))]
+#[cfg(feature = "extra-work")]
 mod extra_work;
 pub mod monitor;
 pub mod planner;

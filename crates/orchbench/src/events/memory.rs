@@ -277,8 +277,8 @@ impl MemoryBus {
         let mut seq = head;
         while seq < end {
             let Some(event) = events.next() else { break };
-            #[cfg(any(feature = "extra-work-3", feature = "extra-work-10"))]
-            crate::extra_work::spin(crate::extra_work::PUBLISH_PER_EVENT);
+            #[cfg(feature = "extra-work")]
+            crate::extra_work::publish();
             // SAFETY: we hold the producer mutex and seq < min(cursor) + capacity.
             unsafe { ring.write(seq, event) };
             seq += 1;

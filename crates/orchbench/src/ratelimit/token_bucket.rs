@@ -182,8 +182,8 @@ impl<C: Clock> RateLimiter for TokenBucket<C> {
 
     #[inline]
     fn try_acquire(&self) -> Result<(), NotUntil> {
-        #[cfg(any(feature = "extra-work-3", feature = "extra-work-10"))]
-        crate::extra_work::spin(crate::extra_work::BUCKET_PER_CALL);
+        #[cfg(feature = "extra-work")]
+        crate::extra_work::bucket();
         let now = ticks(self.clock.now());
         let mut tat = self.tat.load(Ordering::Relaxed);
         loop {
