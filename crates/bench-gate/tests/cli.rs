@@ -631,6 +631,44 @@ fn instruction_counts_are_loaded_from_real_summaries_and_gated_exactly() {
     assert!(e["value"].as_f64().unwrap() > 1000.0, "{e}");
     assert!(e["extra"]["EstimatedCycles"].as_f64().is_some(), "{e}");
 
+    // A baseline of both sources, judged by a run that reads counts only (`none` for
+    // the others, as the main command's count step does): its wall-time entries are
+    // out of the run's scope, said once, not `missing` one by one.
+    copy_tree(
+        &fixtures_dir().join("criterion"),
+        &tmp.path().join("target/criterion"),
+    );
+    gate(tmp.path())
+        .args([
+            "baseline",
+            "save",
+            "--profile",
+            "both",
+            "--out",
+            ".",
+            "--gungraun-dir",
+        ])
+        .arg(&base)
+        .assert()
+        .success();
+    gate(tmp.path())
+        .args([
+            "check",
+            "--baseline",
+            "both.json",
+            "--criterion-dir",
+            "none",
+        ])
+        .args(["--perf-dir", "none", "--gungraun-dir"])
+        .arg(&base)
+        .assert()
+        .code(0)
+        .stdout(
+            predicate::str::contains("wall_time baseline results not judged")
+                .and(predicate::str::contains("missing").not())
+                .and(predicate::str::contains("unchanged")),
+        );
+
     // A corrupt summary is exit 2, naming the file and the field.
     let bad = tmp.path().join("bad");
     gungraun_copy(&bad, 1.0);

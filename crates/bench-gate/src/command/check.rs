@@ -245,6 +245,17 @@ pub fn check(options: &CheckOptions) -> Result<CheckOutcome, GateError> {
         base.instructions_from(dir)?;
     }
     let mut notes = Vec::new();
+    for source in options.inputs.left_out() {
+        let before = base.results.len();
+        base.results.retain(|_, e| e.source != source);
+        let dropped = before - base.results.len();
+        if dropped > 0 {
+            notes.push(format!(
+                "bench-gate: {dropped} {} baseline results not judged: this run does not read them",
+                source.name()
+            ));
+        }
+    }
     let current = match options.synthetic_regression {
         Some(f) if f.is_finite() && f > 0.0 => {
             let source = options.synthetic_source;

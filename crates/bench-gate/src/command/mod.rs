@@ -55,7 +55,8 @@ impl Exit {
 /// Where a run's results are.
 #[derive(Clone, Debug, PartialEq, clap::Args)]
 pub struct Inputs {
-    /// Criterion's output directory.
+    /// Criterion's output directory (`none`: wall time is not read, and a baseline's
+    /// wall-time results are not judged; likewise for the other two).
     #[arg(long, default_value = "target/criterion")]
     pub criterion_dir: PathBuf,
     /// perf-test's JSON reports.
@@ -79,6 +80,20 @@ impl Default for Inputs {
 }
 
 impl Inputs {
+    /// The sources left out on purpose (their directory given as `none`): their
+    /// baseline results are not this run's to judge, rather than `missing`.
+    pub fn left_out(&self) -> Vec<Source> {
+        [
+            (&self.criterion_dir, Source::WallTime),
+            (&self.perf_dir, Source::Perf),
+            (&self.gungraun_dir, Source::Instructions),
+        ]
+        .into_iter()
+        .filter(|(dir, _)| dir.as_os_str() == "none")
+        .map(|(_, source)| source)
+        .collect()
+    }
+
     /// Every result of the run: Criterion's `which` results (`new`, or a saved
     /// baseline's name), the perf-test reports and the gungraun summaries. Finding none
     /// at all is an error naming the three places looked in.
