@@ -8,9 +8,11 @@
 #      working tree against REV (default HEAD) in lockstep pairs (both sides built with
 #      bench-gate's harness in place of criterion, their samples alternating one side at
 #      a time under a barrier), measuring until each benchmark's minimum detectable
-#      effect (MDE) is at the target or the budget is spent. On an unchanged checkout
-#      both sides are one build: an A/A run, so the verdict is what this machine's noise
-#      does to unchanged code.
+#      effect (MDE) is at the target or the budget is spent; then the same benchmarks'
+#      instructions, both sides counted under Callgrind and judged exactly, each
+#      wall-time verdict saying whether the work or only the time moved. On an unchanged
+#      checkout both sides are one build: an A/A run, so the verdict is what this
+#      machine's noise does to unchanged code.
 # Exit: 1 if either finds a critical regression, 2 if either could not judge, else 0.
 # The reports land in target/gate/ (ab.md, ab.json, instructions.md, instructions.json).
 #
@@ -34,7 +36,7 @@ while [[ $# -gt 0 ]]; do
     --profile) profile=$2; shift 2 ;;
     --full) quick=0; shift ;;
     --) filter=(-- "$2"); shift 2 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "gate: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -53,9 +55,10 @@ else
 fi
 cat <<EOF
 === gate: what it compares, and for how long
-  instruction counts: this checkout against baselines/$profile.json (under a minute under valgrind)
+  instruction counts: the gungraun benches against baselines/$profile.json (under a minute)
   wall time: $what,
-    in lockstep pairs on this machine, until each benchmark's MDE is ${target} % or $budget is spent
+    in lockstep pairs on this machine, until each benchmark's MDE is ${target} % or $budget is spent,
+    then both sides' instructions per benchmark under Callgrind (about 5 min)
   how long (a 2-core VM, the quick suite): building about 6 min from scratch (each side's
     workspace crates again with the lockstep harness, about 3 min), 1-3 min after an edit;
     measuring at most $budget

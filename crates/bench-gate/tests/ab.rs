@@ -117,8 +117,14 @@ fn write_bench(dir: &Path, work: u64, comment: &str, extra: &str) {
 /// directory its own (a `CARGO_TARGET_DIR` the tests inherit would be shared by the
 /// scratch projects, and so would `ab`'s lock in it).
 fn ab(dir: &Path, tmp: &Path, args: &[&str]) -> Output {
+    ab_with(dir, tmp, args, &[])
+}
+
+/// [`ab`] with more environment variables.
+fn ab_with(dir: &Path, tmp: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     std::fs::create_dir_all(tmp).unwrap();
     Command::new(env!("CARGO_BIN_EXE_bench-gate"))
+        .envs(env.iter().copied())
         .current_dir(dir)
         .env("CARGO_TARGET_DIR", dir.join("target"))
         .env("TMPDIR", tmp)
@@ -149,7 +155,10 @@ fn assert_clean(repo: &Path, tmp: &Path) {
 }
 
 /// Each benchmark's id, verdict, minimum detectable effect and change interval.
-fn verdicts(json: &Path) -> Vec<(String, String, f64, [f64; 2])> {
+type Verdicts = Vec<(String, String, f64, [f64; 2])>;
+
+/// The [`Verdicts`] of a `--json` report.
+fn verdicts(json: &Path) -> Verdicts {
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
     v["comparisons"]
         .as_array()
@@ -165,6 +174,30 @@ fn verdicts(json: &Path) -> Vec<(String, String, f64, [f64; 2])> {
             )
         })
         .collect()
+}
+
+/// Each count comparison's id, verdict and change.
+type Counts = Vec<(String, String, f64)>;
+
+/// The [`Verdicts`] of the wall-time comparisons of a `--json` report, and its counts.
+fn verdicts_and_counts(json: &Path) -> (Verdicts, Counts) {
+    let (counted, timed): (Vec<_>, Vec<_>) = verdicts(json)
+        .into_iter()
+        .partition(|(id, ..)| id.starts_with("instructions/"));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
+    let change = |id: &str| {
+        let all = v["comparisons"].as_array().unwrap();
+        let c = all.iter().find(|c| c["id"] == id).unwrap();
+        c["change"].as_f64().unwrap()
+    };
+    let counts = counted
+        .into_iter()
+        .map(|(id, verdict, ..)| {
+            let ch = change(&id);
+            (id, verdict, ch)
+        })
+        .collect();
+    (timed, counts)
 }
 
 #[test]
@@ -183,12 +216,40 @@ fn a_project_that_is_not_ours_passes_a_comment_and_fails_three_percent_more_work
     // built from its own sources (cargo's unit hash ignores the checkout's path).
     write_bench(&repo, 103_000, "work per iteration", "");
     let out = ab(&repo, &tmp, &args);
-    let v = verdicts(&json);
+    let (v, counts) = verdicts_and_counts(&json);
     assert!(
         v.iter().any(|(_, _, mde, _)| *mde < 0.024),
         "the run could not see 3 % on any benchmark: {}",
         text(&out)
     );
+    // The counts see the 3 % whatever the machine does: every benchmark's count is up
+    // by nearly that (the loop around the routine is the same), above the warning level.
+    assert_eq!(counts.len(), 2, "{}", text(&out));
+    for (id, verdict, change) in &counts {
+        assert!((0.025..0.035).contains(change), "{id}: {change}");
+        assert!(
+            verdict == "warning" || verdict == "critical",
+            "{id}: {verdict}"
+        );
+    }
+    // Each wall-time verdict says which moved: here the work.
+    let report = std::fs::read_to_string(&json).unwrap();
+    assert_eq!(
+        report.matches("more work (instructions +").count(),
+        2,
+        "{report}"
+    );
+    // The report has Callgrind's totals per iteration for both sides.
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let spin = &report["counts"]["per_iteration"]["work/spin"];
+    for side in ["base", "head"] {
+        for metric in ["instructions", "l1_hits", "estimated_cycles"] {
+            assert!(
+                spin[side][metric].as_f64().unwrap() > 0.0,
+                "{side} {metric}: {spin}"
+            );
+        }
+    }
     for (id, verdict, mde, ci) in &v {
         if *mde < 0.024 {
             assert_eq!(verdict, "critical", "{id}: {}", text(&out));
@@ -215,21 +276,46 @@ fn a_project_that_is_not_ours_passes_a_comment_and_fails_three_percent_more_work
     write_bench(&repo, 100_000, "the work per iteration, reworded", "");
     let out = ab(&repo, &tmp, &args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let v = verdicts(&json);
+    let (v, counts) = verdicts_and_counts(&json);
     assert_eq!(v.len(), 2, "{v:?}");
     assert!(
         v.iter()
             .all(|(_, verdict, mde, _)| verdict != "critical" && *mde > 0.0),
         "{v:?}"
     );
+    // A comment changes no instruction.
+    assert_eq!(
+        counts,
+        [
+            (
+                "instructions/work/spin".to_owned(),
+                "unchanged".to_owned(),
+                0.0
+            ),
+            (
+                "instructions/work/spin_half".to_owned(),
+                "unchanged".to_owned(),
+                0.0
+            )
+        ],
+        "{}",
+        text(&out)
+    );
     assert_clean(&repo, &tmp);
 
     // Kept runs: every pair with its samples; a --keep-runs that exists is exit 2.
     let keep = root.path().join("runs");
     let keep_arg = keep.to_str().unwrap();
+    // Without valgrind, the counts are skipped with a note, and wall time is judged.
     let kept = ["--base", "HEAD", "--rounds", "4", "--keep-runs", keep_arg];
-    let out = ab(&repo, &tmp, &kept);
+    let no_valgrind = [("BENCH_GATE_VALGRIND", "/nonexistent/valgrind")];
+    let out = ab_with(&repo, &tmp, &kept, &no_valgrind);
     assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out));
+    assert!(
+        text(&out).contains("instruction counts skipped: valgrind was not found"),
+        "{}",
+        text(&out)
+    );
     let pairs: serde_json::Value =
         serde_json::from_slice(&std::fs::read(keep.join("pairs.json")).unwrap()).unwrap();
     for id in ["work/spin", "work/spin_half"] {

@@ -164,12 +164,16 @@ harness = false
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(out.status.code(), Some(0), "{all}");
+    // Judged, whatever the verdicts: what this test checks is that every part of the
+    // API is measured; three pairs of an A/A run, with other tests beside it, can read
+    // a routine of tens of nanoseconds 1 % apart (seen: `api/async` +1.27 %, critical).
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{all}");
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let mut ids: Vec<&str> = report["comparisons"]
         .as_array()
         .unwrap()
         .iter()
+        .filter(|c| c["source"] == "wall_time")
         .map(|c| {
             assert_eq!(c["paired"]["rounds"], 3, "{c}");
             let measured = c["paired"]["measured"].as_str().unwrap();
@@ -195,6 +199,17 @@ harness = false
         ],
         "{all}"
     );
+    // Every benchmark was counted under Callgrind too, whichever part of the API it
+    // uses: counted on both sides, or named not countable with the reason.
+    let counts = &report["counts"];
+    for id in &ids {
+        let counted = counts["per_iteration"][id]["head"]["instructions"].as_f64();
+        let why = counts["not_countable"][id].as_str();
+        assert!(
+            counted.is_some_and(|n| n > 0.0) || why.is_some(),
+            "{id}: {counts}"
+        );
+    }
     // The committed lock file is what it was: the harness went in through worktrees.
     assert_eq!(std::fs::read(repo.join("Cargo.lock")).unwrap(), lock);
 }

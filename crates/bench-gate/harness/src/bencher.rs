@@ -49,9 +49,11 @@ impl<'a, M: Measurement> Bencher<'a, M> {
         self.iterated = true;
         let wall = Instant::now();
         let start = self.measurement.start();
+        crate::count::begin();
         for _ in 0..self.iters {
             black_box(routine());
         }
+        crate::count::end();
         self.value = self.measurement.end(start);
         self.elapsed_time = wall.elapsed();
     }
@@ -64,7 +66,9 @@ impl<'a, M: Measurement> Bencher<'a, M> {
     {
         self.iterated = true;
         let wall = Instant::now();
+        crate::count::begin();
         self.value = routine(self.iters);
+        crate::count::end();
         self.elapsed_time = wall.elapsed();
     }
 
@@ -107,7 +111,9 @@ impl<'a, M: Measurement> Bencher<'a, M> {
         self.batched(&mut setup, size, |m, inputs| {
             let mut outputs = Vec::with_capacity(inputs.len());
             let start = m.start();
+            crate::count::begin();
             outputs.extend(inputs.into_iter().map(&mut routine));
+            crate::count::end();
             let value = m.end(start);
             black_box(outputs);
             value
@@ -125,7 +131,9 @@ impl<'a, M: Measurement> Bencher<'a, M> {
         self.batched(&mut setup, size, |m, mut inputs| {
             let mut outputs = Vec::with_capacity(inputs.len());
             let start = m.start();
+            crate::count::begin();
             outputs.extend(inputs.iter_mut().map(&mut routine));
+            crate::count::end();
             let value = m.end(start);
             black_box(outputs);
             black_box(inputs);
@@ -197,9 +205,11 @@ impl<A: AsyncExecutor, M: Measurement> AsyncBencher<'_, '_, A, M> {
             b.iterated = true;
             let wall = Instant::now();
             let start = b.measurement.start();
+            crate::count::begin();
             for _ in 0..b.iters {
                 black_box(routine().await);
             }
+            crate::count::end();
             b.value = b.measurement.end(start);
             b.elapsed_time = wall.elapsed();
         });
@@ -216,7 +226,9 @@ impl<A: AsyncExecutor, M: Measurement> AsyncBencher<'_, '_, A, M> {
         runner.block_on(async {
             b.iterated = true;
             let wall = Instant::now();
+            crate::count::begin();
             b.value = routine(b.iters).await;
+            crate::count::end();
             b.elapsed_time = wall.elapsed();
         });
     }
@@ -273,9 +285,11 @@ impl<A: AsyncExecutor, M: Measurement> AsyncBencher<'_, '_, A, M> {
                 let inputs = black_box((0..n).map(|_| setup()).collect::<Vec<_>>());
                 let mut outputs = Vec::with_capacity(inputs.len());
                 let start = b.measurement.start();
+                crate::count::begin();
                 for input in inputs {
                     outputs.push(routine(input).await);
                 }
+                crate::count::end();
                 let value = b.measurement.end(start);
                 black_box(outputs);
                 total = b.measurement.add(&total, &value);
@@ -307,9 +321,11 @@ impl<A: AsyncExecutor, M: Measurement> AsyncBencher<'_, '_, A, M> {
                 let mut inputs = black_box((0..n).map(|_| setup()).collect::<Vec<_>>());
                 let mut outputs = Vec::with_capacity(inputs.len());
                 let start = b.measurement.start();
+                crate::count::begin();
                 for input in inputs.iter_mut() {
                     outputs.push(routine(input).await);
                 }
+                crate::count::end();
                 let value = b.measurement.end(start);
                 black_box(outputs);
                 black_box(inputs);

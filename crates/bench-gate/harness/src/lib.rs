@@ -21,6 +21,7 @@
 mod args;
 pub mod async_executor;
 mod bencher;
+mod count;
 mod group;
 mod lockstep;
 mod macros;

@@ -11,6 +11,7 @@
 //! | --- | --- | --- |
 //! | `warm NANOS LEAST` | `warmed ITERS WALL_NS CPU_NS SPENT_NS` | doubling iteration counts until NANOS of wall time have passed and LEAST iterations have run (or 0.2 s); ITERS and WALL_NS are the last call's, CPU_NS and SPENT_NS the whole warm-up's |
 //! | `sample ITERS WARM` | `sample VALUE WALL_NS CPU_NS` | one sample: the closure called with WARM iterations (untimed, to bring the caches back after the other side ran), then with ITERS |
+//! | `count ITERS WARM` | `counted ITERS`, then the process exits | under Callgrind: instrumentation on, WARM iterations uncounted, then ITERS with only their measured part counted ([`crate::count`]); Callgrind writes the counts as the process exits |
 //!
 //! VALUE is the measurement's total for the sample (nanoseconds for wall time), WALL_NS
 //! the call's wall time (setup included), CPU_NS the process's CPU time meanwhile (all
@@ -30,7 +31,7 @@ use std::time::Duration;
 use crate::bencher::Run;
 
 /// The protocol's version, in `hello` and `--help`; the driver refuses another.
-pub(crate) const PROTOCOL: u32 = 1;
+pub(crate) const PROTOCOL: u32 = 2;
 
 /// The benchmark the driver asked this process for.
 pub(crate) struct Target {
@@ -116,6 +117,18 @@ pub(crate) fn serve(target: &Target, unit: &str, routine: &mut dyn FnMut(u64) ->
                     run.wall.as_nanos(),
                     cpu_ns().saturating_sub(cpu)
                 ));
+            }
+            Some("count") => {
+                let (iters, warm) = (number(1).max(1), number(2));
+                crate::count::start();
+                if warm > 0 {
+                    routine(warm);
+                }
+                crate::count::counting(true);
+                routine(iters);
+                crate::count::counting(false);
+                say(format!("counted {iters}\n"));
+                std::process::exit(0);
             }
             _ => lost("an unknown command", line.trim()),
         }

@@ -15,7 +15,7 @@ use crate::GateError;
 use crate::fsutil::write_atomic;
 
 /// The harness's files, by their path inside the crate written out.
-const FILES: [(&str, &str); 11] = [
+const FILES: [(&str, &str); 12] = [
     ("Cargo.toml", include_str!("../../harness/manifest.toml")),
     ("src/lib.rs", include_str!("../../harness/src/lib.rs")),
     ("src/args.rs", include_str!("../../harness/src/args.rs")),
@@ -27,6 +27,7 @@ const FILES: [(&str, &str); 11] = [
         "src/bencher.rs",
         include_str!("../../harness/src/bencher.rs"),
     ),
+    ("src/count.rs", include_str!("../../harness/src/count.rs")),
     ("src/group.rs", include_str!("../../harness/src/group.rs")),
     (
         "src/lockstep.rs",
@@ -48,7 +49,7 @@ const FILES: [(&str, &str); 11] = [
 ];
 
 /// The lockstep protocol version this driver speaks (the harness's `PROTOCOL`).
-pub const PROTOCOL: u32 = 1;
+pub const PROTOCOL: u32 = 2;
 
 /// What a harness binary's `--help` says (the harness's `HARNESS_MARK`).
 pub const MARK: &str = "bench-gate lockstep harness";

@@ -22,6 +22,7 @@
 //! Both processes are in process groups of their own and are killed, with whatever they
 //! started, on every way out (an error, a hang past its limit, Ctrl-C).
 
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt as _;
@@ -299,7 +300,11 @@ struct Running<'a> {
 impl<'a> Running<'a> {
     /// Starts the pair's processes (the side that runs first, first) and waits until
     /// each has reached the benchmark and said hello.
-    fn start(pair: &'a Pair<'a>, settings: &Settings) -> Result<Running<'a>, GateError> {
+    fn start(
+        pair: &'a Pair<'a>,
+        settings: &Settings,
+        under: Option<Under<'_>>,
+    ) -> Result<Running<'a>, GateError> {
         // One pair runs at a time; a short name keeps the path within a socket's limit.
         let socket = pair.dir.join("pair.sock");
         let _ = std::fs::remove_file(&socket);
@@ -312,7 +317,7 @@ impl<'a> Running<'a> {
         let mut procs = [None, None];
         for s in [pair.first, 1 - pair.first] {
             if let Some(bin) = pair.binaries[s] {
-                procs[s] = Some(spawn(pair, bin, s, &socket)?);
+                procs[s] = Some(spawn(pair, bin, s, &socket, under)?);
             }
         }
         let conns = connect(&listener, &mut procs, settings.timeout);
@@ -424,7 +429,7 @@ impl Pair<'_> {
 /// Runs one pair; an error names the benchmark, the side and what happened.
 pub fn run(pair: &Pair<'_>, settings: &Settings) -> Result<PairRun, GateError> {
     let began = Instant::now();
-    let mut running = Running::start(pair, settings)?;
+    let mut running = Running::start(pair, settings, None)?;
     let (met, cores) = running.warm(settings)?;
     let iters = ((settings.slice.as_nanos() as f64 / met).round() as u64).max(1);
     let kind = pair.kind.unwrap_or_else(|| Kind::of(&cores));
@@ -472,17 +477,69 @@ pub fn run(pair: &Pair<'_>, settings: &Settings) -> Result<PairRun, GateError> {
     })
 }
 
-/// Starts side `s`'s process of the pair.
+/// A program the benchmark processes run under (a profiler): per side, the program
+/// and its arguments, put before the binary's path.
+pub type Under<'a> = &'a dyn Fn(usize) -> Vec<OsString>;
+
+/// Sends `command` to every side of a pair whose processes run under `under`, and
+/// waits for each side's answer and for its process to exit (`limit` for each): the
+/// answers, per side. Whatever a process started is killed once it has exited.
+pub fn once_under(
+    pair: &Pair<'_>,
+    settings: &Settings,
+    under: Under<'_>,
+    command: &str,
+    limit: Duration,
+) -> Result<[Option<Vec<String>>; 2], GateError> {
+    let mut running = Running::start(pair, settings, Some(under))?;
+    let present = running.present.clone();
+    for &s in &present {
+        let l = running.side(s);
+        let _ = l.conn.reader.get_ref().set_read_timeout(Some(limit));
+        l.send(command).map_err(|e| pair.fail(e))?;
+    }
+    let mut answers = [None, None];
+    for &s in &present {
+        answers[s] = Some(running.side(s).read(command).map_err(|e| pair.fail(e))?);
+    }
+    for &s in &present {
+        let process = &mut running.side(s).process;
+        let began = Instant::now();
+        while matches!(process.child.try_wait(), Ok(None)) {
+            if began.elapsed() > limit || interrupted() {
+                return Err(pair.fail(format!(
+                    "the {} process did not exit within {:.0} s of answering",
+                    SIDES[s],
+                    limit.as_secs_f64()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        kill_group(process.child.id());
+    }
+    Ok(answers)
+}
+
+/// Starts side `s`'s process of the pair (under `under`, when given).
 fn spawn(
     pair: &Pair<'_>,
     bin: &BenchBinary,
     s: usize,
     socket: &Path,
+    under: Option<Under<'_>>,
 ) -> Result<Process, GateError> {
     let out = pair.dir.join(format!("{}-{}.out", pair.stem, SIDES[s]));
     let err = pair.dir.join(format!("{}-{}.err", pair.stem, SIDES[s]));
     let file = |p: &Path| std::fs::File::create(p).map_err(|e| GateError::io(p, e));
-    let mut cmd = Command::new(&bin.path);
+    let mut cmd = match under {
+        Some(under) => {
+            let mut words = under(s).into_iter();
+            let mut cmd = Command::new(words.next().unwrap_or_default());
+            cmd.args(words).arg(&bin.path);
+            cmd
+        }
+        None => Command::new(&bin.path),
+    };
     // Every CPU this driver may use, not the driver's own mask (it keeps off the
     // measuring CPU): a benchmark sizes its thread pools from what it is given.
     pin_to(&mut cmd, &settings_cpus());
@@ -497,7 +554,13 @@ fn spawn(
         .stdout(file(&out)?)
         .stderr(file(&err)?)
         .spawn()
-        .map_err(|e| GateError::Ab(format!("cannot start {}: {e}", bin.path.display())))?;
+        .map_err(|e| {
+            let program = cmd.get_program().to_string_lossy().into_owned();
+            GateError::Ab(format!(
+                "cannot start {program} for {}: {e}",
+                bin.path.display()
+            ))
+        })?;
     Ok(Process {
         child,
         side: SIDES[s],
@@ -704,11 +767,14 @@ mod tests {
     #[test]
     fn a_hello_in_another_protocol_is_refused_naming_both() {
         let (mut ours, theirs) = UnixStream::pair().unwrap();
-        ours.write_all(b"hello 2 head ns work/spin\n").unwrap();
+        let other = PROTOCOL + 1;
+        ours.write_all(format!("hello {other} head ns work/spin\n").as_bytes())
+            .unwrap();
         let why = hello(theirs, Duration::from_secs(5)).err().unwrap();
         assert!(
-            why.contains("the head side's harness speaks lockstep protocol 2")
-                && why.contains(&format!("this bench-gate {PROTOCOL}")),
+            why.contains(&format!(
+                "the head side's harness speaks lockstep protocol {other}"
+            )) && why.contains(&format!("this bench-gate {PROTOCOL}")),
             "{why}"
         );
         let (mut ours, theirs) = UnixStream::pair().unwrap();

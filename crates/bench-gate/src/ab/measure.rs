@@ -13,6 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::build::BenchBinary;
+use super::count;
 use super::lockstep::{self, Kind, Order, Pair, PairRun, Settings};
 use super::rounds::{self, Pairing, Side};
 use super::schedule;
@@ -45,6 +46,8 @@ pub struct Measurement {
     pub pairs: BTreeMap<String, Vec<PairRun>>,
     /// The process rounds, with the sides they measured.
     process_rounds: Option<(rounds::Measured, [Side; 2])>,
+    /// The instruction counts, when they were taken.
+    pub counted: Option<count::Counted>,
 }
 
 /// What every part of a measurement shares.
@@ -92,7 +95,60 @@ pub fn measure(
         };
     }
     in_lockstep(&ctx, &suite, &mut measured, events)?;
+    if options.counts_wanted() && !suite.lockstep.is_empty() {
+        in_counts(&ctx, &suite, &mut measured, events)?;
+    }
     Ok(measured)
+}
+
+/// Counts the lockstep benchmarks' instructions under Callgrind into `measured`, or
+/// notes why not (valgrind missing, or not x86-64, where the harness cannot ask
+/// Callgrind to count).
+fn in_counts(
+    ctx: &Context<'_>,
+    suite: &suite::Suite,
+    measured: &mut Measurement,
+    events: &mut dyn FnMut(AbEvent<'_>),
+) -> Result<(), GateError> {
+    let Some(version) = count::valgrind().filter(|_| cfg!(target_arch = "x86_64")) else {
+        measured.notes.push(
+            "instruction counts skipped: valgrind was not found (or this is not x86-64); \
+             wall time alone is judged"
+                .into(),
+        );
+        return Ok(());
+    };
+    events(AbEvent::Status(&format!(
+        "counting the instructions of {} benchmarks under Callgrind ({version}) ...",
+        suite.lockstep.len()
+    )));
+    let plan = lockstep_plan(ctx.options, ctx.policy, 0, ctx.seed);
+    let iters = measured
+        .pairs
+        .iter()
+        .map(|(id, p)| (id.clone(), (p[0].iters, plan.settings.slice)))
+        .collect();
+    let dir = ctx.scratch.join("counts");
+    std::fs::create_dir_all(&dir).map_err(|e| GateError::io(&dir, e))?;
+    let total = suite.lockstep.len();
+    let mut progress = |done: usize, current: &str| {
+        events(AbEvent::Run(&Progress {
+            done,
+            total,
+            unit: "counts",
+            budget: None,
+            current: current.to_owned(),
+        }));
+    };
+    let counted = count::count(&suite.lockstep, &iters, &plan.settings, &dir, &mut progress)?;
+    measured.notes.push(format!(
+        "instruction counts: {} of {total} benchmarks counted under Callgrind ({version}), \
+         both sides twice, in {:.0} s",
+        counted.sides[0].len(),
+        counted.seconds
+    ));
+    measured.counted = Some(counted);
+    Ok(())
 }
 
 /// Measures the suite's lockstep benchmarks (and those on one side only) into
@@ -315,6 +371,7 @@ fn in_rounds(
         elapsed: measured.elapsed,
         pairs: BTreeMap::new(),
         process_rounds: Some((measured, sides)),
+        counted: None,
     })
 }
 
@@ -330,6 +387,7 @@ impl Measurement {
             elapsed: Duration::ZERO,
             pairs: BTreeMap::new(),
             process_rounds: None,
+            counted: None,
         }
     }
 

@@ -17,6 +17,7 @@
 //! group is killed, and the guards drop.
 
 pub mod build;
+pub mod count;
 pub mod git;
 pub mod harness;
 pub mod lockstep;
@@ -73,6 +74,8 @@ pub struct AbOutcome {
     pub cost: Vec<(String, usize, f64)>,
     /// How long the rounds took.
     pub measured_for: Duration,
+    /// The instruction counts, when they were taken.
+    pub counted: Option<count::Counted>,
     /// The report files written.
     pub written: Vec<PathBuf>,
 }
@@ -248,7 +251,7 @@ pub fn ab(
     notes.extend(built.notes.iter().cloned());
     notes.push(format!("run order seed {seed} (--seed {seed} repeats it)"));
     let scratch = setup.scratch.path();
-    let measured = measure::measure(options, &built, &setup.policy, seed, scratch, events)?;
+    let mut measured = measure::measure(options, &built, &setup.policy, seed, scratch, events)?;
     if let Some(keep) = &options.keep_runs {
         measured.keep(keep, scratch)?;
         notes.push(format!("every run's output kept in {}", keep.display()));
@@ -258,7 +261,22 @@ pub fn ab(
         absolute: measured.alone,
         target_mde: options.target(),
     };
-    let decision = decide_paired(&measured.rounds, &setup.policy, judging)?;
+    let mut decision = decide_paired(&measured.rounds, &setup.policy, judging)?;
+    if let Some(counted) = &measured.counted {
+        count::join(&mut decision, counted, &setup.policy)?;
+        notes.extend(
+            counted
+                .not_countable
+                .iter()
+                .map(|(id, why)| format!("`{id}`: {why}")),
+        );
+        notes.extend(counted.syscalls.iter().map(|(id, calls)| {
+            format!(
+                "`{id}`: counted, but its routine makes {calls:.1} system calls an iteration: \
+                 the kernel's work is not in its counts"
+            )
+        }));
+    }
     drop(built);
     let mut outcome = AbOutcome {
         decision,
@@ -273,6 +291,7 @@ pub fn ab(
         notes,
         measured_for: measured.elapsed,
         cost: measured.cost.clone(),
+        counted: measured.counted.take(),
         written: Vec::new(),
     };
     outcome.written = outcome.write_reports(&options.reports)?;
@@ -305,6 +324,9 @@ impl AbOutcome {
                 .collect::<Vec<_>>()
                 .into(),
         );
+        if let Some(counted) = &self.counted {
+            extra.insert("counts".into(), counted.to_json());
+        }
         reports.write_with(&self.decision, &preamble, extra)
     }
 }

@@ -86,6 +86,13 @@ pub struct AbOptions {
     /// output with a `manifest.json`.
     #[arg(long)]
     pub keep_runs: Option<PathBuf>,
+    /// Count each lockstep benchmark's instructions under Callgrind too, both sides, and
+    /// judge the counts (the default where valgrind is installed).
+    #[arg(long, overrides_with = "no_instructions")]
+    pub instructions: bool,
+    /// Judge wall time alone: no instruction counts.
+    #[arg(long)]
+    pub no_instructions: bool,
     /// The reports to write.
     #[command(flatten)]
     pub reports: Reports,
@@ -109,6 +116,11 @@ impl AbOptions {
     /// The warm-up per pair (`lockstep`) or run, seconds.
     pub fn warm_up_secs(&self, lockstep: bool) -> f64 {
         self.warm_up.unwrap_or(if lockstep { 0.01 } else { 0.1 })
+    }
+
+    /// Whether the instruction counts are wanted (unless valgrind is missing).
+    pub fn counts_wanted(&self) -> bool {
+        !self.no_instructions && self.pairing.is_lockstep()
     }
 
     /// The target minimum detectable effect as a fraction (`None`: no target).

@@ -7,7 +7,7 @@
 use std::fs::File;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -312,8 +312,11 @@ pub fn keep_off(cpu: usize) {
 
 /// Kills process group `group`: the child and whatever it started.
 pub fn kill_group(group: u32) {
+    // Quietly: the group may be gone already.
     let _ = Command::new("kill")
         .args(["-KILL", "--", &format!("-{group}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .status();
 }
 
