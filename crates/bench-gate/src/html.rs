@@ -113,13 +113,18 @@ pub fn family(id: &str) -> &str {
 
 /// For each instruction-count series (unit `count`), the wall-time series of the same
 /// machine it measures, if exactly one matches: the count's id without its first
-/// segment (the bench file, for gungraun) is the end of the wall-time id, after
-/// dropping a `_x<N>` repeat suffix (`instructions/token_bucket/try_acquire_x1000` →
+/// segment (the bench file, for gungraun; `instructions` for `bench-gate count`) is
+/// the wall-time id or its end, after dropping a `_x<N>` repeat suffix
+/// (`instructions/token_bucket/try_acquire_x1000` →
 /// `rate_limiters/token_bucket/try_acquire`).
 pub fn partners(series: &[Series]) -> HashMap<usize, usize> {
     let mut by_tail: HashMap<(&str, String), Vec<usize>> = HashMap::new();
     for (i, s) in series.iter().enumerate() {
         if s.unit == Some(Unit::Nanoseconds) {
+            by_tail
+                .entry((&s.machine, s.id.clone()))
+                .or_default()
+                .push(i);
             let mut rest = s.id.as_str();
             while let Some((_, tail)) = rest.split_once('/') {
                 by_tail
@@ -664,6 +669,7 @@ mod tests {
             ),
             series("instructions/a/x", Unit::Count, &[1.0]),
             series("instructions/mmc/solve", Unit::Count, &[1.0]),
+            series("instructions/graph_planning/plan/1000", Unit::Count, &[1.0]),
         ];
         let p = partners(&s);
         assert_eq!(p.get(&4), Some(&0));
@@ -674,6 +680,11 @@ mod tests {
             "two wall-time series end in a/x: none is chosen"
         );
         assert_eq!(p.get(&7), None);
+        assert_eq!(
+            p.get(&8),
+            Some(&0),
+            "a `bench-gate count` series: the whole id"
+        );
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub mod calibrate;
 pub mod changepoint;
 pub mod chart;
 pub mod command;
+pub mod counts;
 pub mod criterion;
 pub mod decide;
 pub mod fsutil;

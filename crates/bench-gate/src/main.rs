@@ -8,7 +8,7 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use bench_gate::ab::{AbEvent, AbOptions, ab};
+use bench_gate::ab::{AbEvent, AbOptions, CountOptions, ab, count_tree};
 use bench_gate::command::{
     AppendOptions, CalibrateOptions, CheckHistoryOptions, CheckOptions, Exit, MachineOptions,
     SaveOptions, append, calibrate_runs, check, check_history, machine, save_baseline,
@@ -35,6 +35,10 @@ enum Command {
         #[arg(long)]
         no_color: bool,
     },
+    /// Count the instructions of every Criterion benchmark of the working tree under
+    /// Callgrind (no base, no wall time), into the counts file that `check`, `baseline
+    /// save` and `history append` read.
+    Count(CountOptions),
     /// Judge the current results against a baseline (committed file or Criterion's).
     Check {
         #[command(flatten)]
@@ -81,12 +85,17 @@ fn colour(no_color: bool) -> bool {
     !no_color && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
-/// `ab` with live progress: a bar with an ETA on a terminal, else a line per run.
-fn run_ab(options: &AbOptions, no_color: bool) -> Result<Exit, GateError> {
-    let dir = std::env::current_dir().map_err(|e| GateError::Io {
+/// The current directory: the Cargo project `ab` and `count` measure.
+fn here() -> Result<std::path::PathBuf, GateError> {
+    std::env::current_dir().map_err(|e| GateError::Io {
         path: ".".into(),
         source: e,
-    })?;
+    })
+}
+
+/// Runs `work` with live progress: a bar with an ETA on a terminal, else a line per
+/// run started.
+fn with_progress<T>(work: impl FnOnce(&mut dyn FnMut(AbEvent<'_>)) -> T) -> T {
     let tty = std::io::stderr().is_terminal();
     let bar = indicatif::ProgressBar::hidden();
     if tty {
@@ -97,7 +106,7 @@ fn run_ab(options: &AbOptions, no_color: bool) -> Result<Exit, GateError> {
         );
     }
     let mut last = String::new();
-    let outcome = ab(options, &dir, &mut |event| match event {
+    let out = work(&mut |event| match event {
         // A hidden bar prints nothing, not even `println`.
         AbEvent::Status(line) if tty => bar.println(line),
         AbEvent::Status(line) => eprintln!("{line}"),
@@ -117,7 +126,6 @@ fn run_ab(options: &AbOptions, no_color: bool) -> Result<Exit, GateError> {
                 }
             }
             bar.set_message(p.current.clone());
-            // Without a terminal, one line per pair started.
             if !tty && p.current != last {
                 eprintln!("[{}/{}] {}", p.done, p.total, p.current);
                 last.clone_from(&p.current);
@@ -125,7 +133,13 @@ fn run_ab(options: &AbOptions, no_color: bool) -> Result<Exit, GateError> {
         }
     });
     bar.finish_and_clear();
-    let outcome = outcome?;
+    out
+}
+
+/// `ab`: measure, then print the notes, the header and the table.
+fn run_ab(options: &AbOptions, no_color: bool) -> Result<Exit, GateError> {
+    let dir = here()?;
+    let outcome = with_progress(|events| ab(options, &dir, events))?;
     for note in &outcome.notes {
         println!("note: {note}");
     }
@@ -134,9 +148,24 @@ fn run_ab(options: &AbOptions, no_color: bool) -> Result<Exit, GateError> {
     Ok(outcome.exit())
 }
 
+/// `count`: count, then print what was not countable and where the counts went.
+fn run_count(options: &CountOptions) -> Result<Exit, GateError> {
+    let dir = here()?;
+    let tally = with_progress(|events| count_tree(options, &dir, events))?;
+    for (id, why) in &tally.counted.not_countable {
+        println!("note: `{id}`: {why}");
+    }
+    for (id, calls) in &tally.counted.syscalls {
+        println!("note: `{id}`: {calls:.1} system calls an iteration, not in its counts");
+    }
+    println!("{}", tally.line());
+    Ok(Exit::Pass)
+}
+
 fn run(cli: Cli) -> Result<Exit, GateError> {
     match cli.command {
         Command::Ab { options, no_color } => run_ab(&options, no_color),
+        Command::Count(options) => run_count(&options),
         Command::Check { options, no_color } => {
             let outcome = check(&options)?;
             for note in &outcome.notes {

@@ -199,6 +199,7 @@ struct RawPaired {
     critical: Option<String>,
     alpha: Option<f64>,
     fdr: Option<f64>,
+    identical_work: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -225,6 +226,11 @@ pub struct PairedLevels {
     /// The expected share of false warnings and improvements (Benjamini–Hochberg),
     /// default 0.05.
     pub fdr: f64,
+    /// Whether a critical slowdown of a benchmark whose instructions and memory
+    /// accesses Callgrind counted identical on both sides still fails (`identical_work
+    /// = "critical"`), or is a warning (`"warning"`, the default): the same instruction
+    /// stream ran, so the time moved with the build's code layout or the machine.
+    pub identical_work_fails: bool,
 }
 
 impl Default for PairedLevels {
@@ -234,6 +240,7 @@ impl Default for PairedLevels {
             critical: 0.005,
             alpha: 0.05,
             fdr: 0.05,
+            identical_work_fails: false,
         }
     }
 }
@@ -300,6 +307,15 @@ fn parse_paired(p: RawPaired) -> Result<PairedLevels, String> {
             *slot = v;
         }
     }
+    levels.identical_work_fails = match p.identical_work.as_deref() {
+        None | Some("warning") => false,
+        Some("critical") => true,
+        Some(other) => {
+            return Err(format!(
+                "paired.identical_work: {other:?} is neither \"warning\" nor \"critical\""
+            ));
+        }
+    };
     if levels.warning > levels.critical {
         return Err(format!(
             "paired.warning ({} %) is above paired.critical ({} %)",

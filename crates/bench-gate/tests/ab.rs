@@ -122,6 +122,11 @@ fn ab(dir: &Path, tmp: &Path, args: &[&str]) -> Output {
 
 /// [`ab`] with more environment variables.
 fn ab_with(dir: &Path, tmp: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    bench_gate(dir, tmp, &[&["ab"], args].concat(), env)
+}
+
+/// `bench-gate ARGS` in `dir`, as [`ab`] runs it.
+fn bench_gate(dir: &Path, tmp: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     std::fs::create_dir_all(tmp).unwrap();
     Command::new(env!("CARGO_BIN_EXE_bench-gate"))
         .envs(env.iter().copied())
@@ -129,7 +134,6 @@ fn ab_with(dir: &Path, tmp: &Path, args: &[&str], env: &[(&str, &str)]) -> Outpu
         .env("CARGO_TARGET_DIR", dir.join("target"))
         .env("TMPDIR", tmp)
         .env("NO_COLOR", "1")
-        .arg("ab")
         .args(args)
         .output()
         .expect("bench-gate runs")
@@ -514,6 +518,88 @@ fn each_benchmark_is_sampled_as_its_kind_says_a_sleep_both_at_once() {
         kinds.push(kind);
     }
     assert_eq!(kinds[1], "waiting", "a sleep waits: {kinds:?}");
+    assert_clean(&repo, &tmp);
+}
+
+/// Each benchmark's instructions per iteration in a counts file.
+fn counts_file(path: &Path) -> Vec<(String, f64)> {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    assert_eq!(v["not_countable"], serde_json::json!({}), "{v}");
+    let per = v["per_iteration"].as_object().unwrap();
+    per.iter()
+        .map(|(id, f)| (id.clone(), f["instructions"].as_f64().unwrap()))
+        .collect()
+}
+
+#[test]
+fn count_writes_each_benchmark_s_instructions_for_the_history_and_check() {
+    let _machine = crate::util::exclusive();
+    let root = tempfile::tempdir().unwrap();
+    let (repo, tmp) = (root.path().join("repo"), root.path().join("tmp"));
+    scratch_project(&repo);
+    let file = repo.join("target/bench-gate-count/counts.json");
+    let refused = |args: &[&str], env: &[(&str, &str)], why: &str| {
+        let out = bench_gate(&repo, &tmp, args, env);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(text(&out).contains(why), "{}", text(&out));
+    };
+    refused(&["count", "--iterations", "0"], &[], "--iterations 0");
+    let nowhere = [("BENCH_GATE_VALGRIND", "/nonexistent/valgrind")];
+    refused(&["count"], &nowhere, "valgrind was not found");
+    let count = || {
+        let out = bench_gate(&repo, &tmp, &["count"], &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert!(
+            text(&out).contains("2 benchmarks counted, 0 not countable"),
+            "{}",
+            text(&out)
+        );
+        counts_file(&file)
+    };
+    let first = count();
+    let ids: Vec<&str> = first.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, ["work/spin", "work/spin_half"]);
+    // spin(100 000) against spin(50 000): twice the loop, plus the same call around it.
+    let ratio = first[0].1 / first[1].1;
+    assert!((1.95..2.05).contains(&ratio), "{first:?}");
+    // The same iterations in every run: the same counts, to Callgrind's repeatability.
+    for ((_, again), (_, once)) in count().iter().zip(&first) {
+        assert!((again / once - 1.0).abs() < 5e-5, "{again} against {once}");
+    }
+
+    let history = root.path().join("history.jsonl");
+    let none = [
+        "--criterion-dir",
+        "none",
+        "--gungraun-dir",
+        "none",
+        "--perf-dir",
+        "none",
+    ];
+    let h = history.to_str().unwrap();
+    let append = [
+        &["history", "append", "--file", h, "--commit", "c1"][..],
+        &none,
+    ]
+    .concat();
+    let out = bench_gate(&repo, &tmp, &append, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let line: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&history).unwrap()).unwrap();
+    let stored = &line["values"]["instructions/work/spin"];
+    assert_eq!(stored.as_f64(), Some(counts_file(&file)[0].1), "{line}");
+
+    // 3 % more work, not committed: counted as the working tree.
+    write_bench(&repo, 103_000, "work per iteration", "");
+    let more = count();
+    let change = more[0].1 / first[0].1 - 1.0;
+    assert!((0.025..0.035).contains(&change), "{first:?} {more:?}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(v["uncommitted"], true, "{v}");
+    assert_eq!(
+        git(&repo, &["status", "--porcelain"]).trim(),
+        "M benches/work.rs"
+    );
     assert_clean(&repo, &tmp);
 }
 

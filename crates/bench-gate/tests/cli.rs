@@ -434,14 +434,16 @@ fn calibration_measures_noise_and_the_baseline_keeps_it() {
 
 mod fuzz {
     //! Property tests as a bounded fuzzer: arbitrary bytes and arbitrary mutations of
-    //! real files fed to every loader must give `Ok` or a `GateError`, never a panic.
+    //! real files fed to every loader must give results it can judge (finite values)
+    //! or an error naming the file, never a panic.
 
     use std::path::Path;
 
     use bench_gate::baseline::Baseline;
     use bench_gate::thresholds::Policy;
-    use bench_gate::{criterion, gungraun, perf};
+    use bench_gate::{GateError, Results, criterion, gungraun, perf};
     use proptest::prelude::*;
+    use proptest::test_runner::TestCaseError;
 
     use crate::util::fixtures_dir;
 
@@ -481,6 +483,26 @@ mod fuzz {
             })
     }
 
+    /// A loader's answer: entries with finite values and samples, or an error that
+    /// names `file`.
+    fn judgeable_or_named(
+        answer: Result<Results, GateError>,
+        file: &str,
+    ) -> Result<(), TestCaseError> {
+        match answer {
+            Ok(r) => {
+                let good = |x: f64| x.is_finite();
+                let bad: Vec<_> = r
+                    .values()
+                    .filter(|e| !good(e.value) || !e.samples.iter().all(|&x| good(x)))
+                    .collect();
+                prop_assert!(bad.is_empty(), "loaded unusable entries: {bad:?}");
+            }
+            Err(e) => prop_assert!(e.to_string().contains(file), "{e}"),
+        }
+        Ok(())
+    }
+
     /// The committed real gungraun summary (tests/fixtures/gungraun).
     fn real_summary() -> Vec<u8> {
         std::fs::read(fixtures_dir().join(super::GUNGRAUN_SUMMARY)).unwrap()
@@ -510,19 +532,19 @@ mod fuzz {
         #[test]
         fn criterion_loader_survives_mutated_samples(bytes in mutated(real("sample.json"))) {
             let tmp = criterion_dir_with("sample.json", &bytes);
-            let _ = criterion::load(tmp.path(), "new");
+            judgeable_or_named(criterion::load(tmp.path(), "new"), "sample.json")?;
         }
 
         #[test]
         fn criterion_loader_survives_mutated_estimates(bytes in mutated(real("estimates.json"))) {
             let tmp = criterion_dir_with("estimates.json", &bytes);
-            let _ = criterion::load(tmp.path(), "new");
+            judgeable_or_named(criterion::load(tmp.path(), "new"), "estimates.json")?;
         }
 
         #[test]
         fn criterion_loader_survives_mutated_benchmark_files(bytes in mutated(real("benchmark.json"))) {
             let tmp = criterion_dir_with("benchmark.json", &bytes);
-            let _ = criterion::load(tmp.path(), "new");
+            judgeable_or_named(criterion::load(tmp.path(), "new"), "benchmark.json")?;
         }
 
         #[test]
@@ -536,14 +558,16 @@ mod fuzz {
         #[test]
         fn every_loader_survives_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
             let tmp = criterion_dir_with("sample.json", &bytes);
-            let _ = criterion::load(tmp.path(), "new");
+            judgeable_or_named(criterion::load(tmp.path(), "new"), "sample.json")?;
             let f = tmp.path().join("x.json");
             std::fs::write(&f, &bytes).unwrap();
-            let _ = Baseline::load(&f);
-            let _ = perf::load(tmp.path());
+            judgeable_or_named(Baseline::load(&f).map(|b| b.benchmarks), "x.json")?;
+            judgeable_or_named(perf::load(tmp.path()), "x.json")?;
             std::fs::write(tmp.path().join("summary.json"), &bytes).unwrap();
-            let _ = gungraun::load(tmp.path());
-            let _ = Policy::parse(&String::from_utf8_lossy(&bytes), Path::new("t.toml"));
+            judgeable_or_named(gungraun::load(tmp.path()), "summary.json")?;
+            if let Err(e) = Policy::parse(&String::from_utf8_lossy(&bytes), Path::new("t.toml")) {
+                prop_assert!(e.to_string().contains("t.toml"), "{e}");
+            }
         }
 
         #[test]

@@ -8,10 +8,13 @@
 //! start and end of measurement, and exit, when Callgrind writes its totals. Both
 //! sides run the same ITERS, about a millisecond's worth of the routine.
 //!
-//! Every benchmark is counted twice per side, in fresh processes, and a third time
-//! when the sides' counts differ, so that a change is confirmed by three runs of each
-//! build. Where the counts of one binary differ by more than [`REPEATABLE`], the work
-//! is not deterministic (a server's replies, timers, other threads' hand-offs) and the
+//! Each round runs one fresh process per side at once. Sides that agree within
+//! [`REPEATABLE`] in the first round are done (two processes agreeing that closely:
+//! deterministic, unchanged work); sides that differ are counted again, and a third
+//! time when they still differ, so that a change is confirmed by three runs of each
+//! build. When one build serves both sides (an A/A run, `bench-gate count`), one
+//! round's two processes are its two runs. Where the counts of one binary differ by
+//! more than [`REPEATABLE`], the work is not deterministic (a server's replies, timers, other threads' hand-offs) and the
 //! benchmark is `not countable`, with its lowest and highest count in the reason:
 //! found by measuring, not from a list. The others' counts are judged by the policy's
 //! instruction levels, like gungraun's, both sides being counted here with one
@@ -27,6 +30,7 @@ use std::time::{Duration, Instant};
 use super::lockstep::{self, Pair, Settings};
 use super::schedule::Bench;
 use crate::GateError;
+use crate::counts::{PREFIX, figures};
 use crate::decide::{Comparison, Decision, Verdict, decide};
 use crate::model::{Direction, Entry, Results, Source, Unit};
 use crate::thresholds::Policy;
@@ -34,9 +38,6 @@ use crate::thresholds::Policy;
 /// The most two counts of one binary and benchmark may differ by, relative, for its
 /// counts to be judged: a hundredth of the default warning level.
 pub const REPEATABLE: f64 = 5e-5;
-
-/// What a benchmark's count id starts with: `instructions/graph_planning/plan/1000`.
-pub const PREFIX: &str = "instructions/";
 
 /// The wall time of the counted iterations, natively: Callgrind runs them 50-100
 /// times slower.
@@ -158,20 +159,14 @@ pub struct Counted {
     pub syscalls: Vec<(String, f64)>,
     /// How long counting took.
     pub seconds: f64,
+    /// How long each benchmark's counting took, seconds, in the order counted.
+    pub cost: Vec<(String, f64)>,
 }
 
 impl Counted {
     /// Every benchmark's counts per iteration on both sides, and those not countable
     /// with the reason, for the `--json` report.
     pub fn to_json(&self) -> serde_json::Value {
-        let side = |e: &Entry| {
-            let mut m = serde_json::Map::new();
-            m.insert("instructions".into(), e.value.into());
-            for (k, v) in &e.extra {
-                m.insert(k.clone(), (*v).into());
-            }
-            serde_json::Value::Object(m)
-        };
         let counted: serde_json::Map<String, serde_json::Value> = self.sides[0]
             .iter()
             .filter_map(|(key, base)| {
@@ -179,7 +174,7 @@ impl Counted {
                 let id = key.strip_prefix(PREFIX).unwrap_or(key);
                 Some((
                     id.to_owned(),
-                    serde_json::json!({"base": side(base), "head": side(head)}),
+                    serde_json::json!({"base": figures(base), "head": figures(head)}),
                 ))
             })
             .collect();
@@ -188,15 +183,28 @@ impl Counted {
             .iter()
             .map(|(id, why)| (id.clone(), why.clone().into()))
             .collect();
-        serde_json::json!({"per_iteration": counted, "not_countable": not, "seconds": self.seconds})
+        let cost: serde_json::Map<String, serde_json::Value> = self
+            .cost
+            .iter()
+            .map(|(id, secs)| (id.clone(), (*secs).into()))
+            .collect();
+        serde_json::json!({"per_iteration": counted, "not_countable": not,
+            "seconds": self.seconds, "seconds_per_benchmark": cost})
     }
 }
 
-/// Counts every benchmark of `benches`, `iters` naming a benchmark's iteration count
-/// per slice (from its lockstep pairs; absent: [`LEAST_COUNTED`]).
+/// The iterations to count of a benchmark that ran `per_slice` iterations in a sample
+/// of `slice`: a millisecond's worth, at least [`LEAST_COUNTED`].
+pub fn iterations(per_slice: u64, slice: Duration) -> u64 {
+    let share = COUNTED.as_secs_f64() / slice.as_secs_f64().max(1e-9);
+    ((per_slice as f64 * share).round() as u64).max(LEAST_COUNTED)
+}
+
+/// Counts every benchmark of `benches`, `iters` naming each one's iterations to count
+/// (absent: [`LEAST_COUNTED`]).
 pub fn count(
     benches: &[Bench],
-    iters: &BTreeMap<String, (u64, Duration)>,
+    iters: &BTreeMap<String, u64>,
     settings: &Settings,
     dir: &Path,
     progress: &mut dyn FnMut(usize, &str),
@@ -205,11 +213,13 @@ pub fn count(
     let mut counted = Counted::default();
     for (i, bench) in benches.iter().enumerate() {
         progress(i, &bench.id);
-        let n = iters.get(&bench.id).map_or(0, |&(per_slice, slice)| {
-            let share = COUNTED.as_secs_f64() / slice.as_secs_f64().max(1e-9);
-            (per_slice as f64 * share).round() as u64
-        });
-        match count_bench(bench, i, n.max(LEAST_COUNTED), settings, dir) {
+        let n = iters.get(&bench.id).copied().unwrap_or(0);
+        let start = Instant::now();
+        let result = count_bench(bench, i, n.max(LEAST_COUNTED), settings, dir);
+        counted
+            .cost
+            .push((bench.id.clone(), start.elapsed().as_secs_f64()));
+        match result {
             Ok(Ok(c)) => {
                 let calls = c[0].syscalls.max(c[1].syscalls);
                 if calls > 0.0 {
@@ -231,9 +241,12 @@ pub fn count(
     Ok(counted)
 }
 
-/// Both sides' counts of `bench` (the `i`th), from two runs each, and a third when
-/// the sides differ (a change is confirmed by three runs of each build agreeing); or
-/// why it is not countable.
+/// Both sides' counts of `bench` (the `i`th), or why it is not countable. A round runs
+/// one process per side at once. When the two agree within [`REPEATABLE`], they are
+/// its counts: two fresh processes agreeing that closely is work that is deterministic
+/// and unchanged (one build on both sides: its two runs). When they differ, a second
+/// round tells a change from work that is not deterministic (a build whose runs
+/// differ), and a third confirms a change by three runs of each build.
 fn count_bench(
     bench: &Bench,
     i: usize,
@@ -241,14 +254,20 @@ fn count_bench(
     settings: &Settings,
     dir: &Path,
 ) -> Result<Result<[Counts; 2], String>, GateError> {
-    // One run after the other: running two at once (four processes on two CPUs) was
-    // measured no faster, 317 s for the quick suite against 309 and 347 s.
-    let mut runs = vec![
-        count_round(bench, i, 0, iters, settings, dir)?,
-        count_round(bench, i, 1, iters, settings, dir)?,
-    ];
-    let judged = judge_runs(&runs);
     let differ = |c: &[Counts; 2]| (c[1].instructions / c[0].instructions - 1.0).abs() > REPEATABLE;
+    let first = count_round(bench, i, 0, iters, settings, dir)?;
+    if bench.binaries[0].path == bench.binaries[1].path {
+        let [a, b] = first;
+        let one = |why: String| why.replace("of the base build", "of its build");
+        return Ok(judge_runs(&[[a, a], [b, b]]).map_err(one));
+    }
+    if !differ(&first) {
+        return Ok(Ok(first));
+    }
+    // One round after the other: two at once (four processes on two CPUs) was
+    // measured no faster, 317 s for the quick suite against 309 and 347 s.
+    let mut runs = vec![first, count_round(bench, i, 1, iters, settings, dir)?];
+    let judged = judge_runs(&runs);
     if judged.as_ref().is_ok_and(differ) {
         runs.push(count_round(bench, i, 2, iters, settings, dir)?);
         return Ok(judge_runs(&runs));
@@ -340,14 +359,35 @@ fn callgrind(out: &Path) -> Vec<OsString> {
 
 /// Judges the counts by the policy's instruction levels and adds their verdicts to
 /// `decision`, each wall-time verdict of a counted benchmark saying which moved: the
-/// work (its instructions) or only the time.
-pub fn join(decision: &mut Decision, counted: &Counted, policy: &Policy) -> Result<(), GateError> {
+/// work (its instructions) or only the time. A critical slowdown with identical work
+/// on both sides ([`identical`]) of a benchmark that computes on one thread (`alone`
+/// says which: the others' work is partly on threads Callgrind does not count) is a
+/// warning unless the policy says otherwise.
+pub fn join(
+    decision: &mut Decision,
+    counted: &Counted,
+    policy: &Policy,
+    alone: &dyn Fn(&str) -> bool,
+) -> Result<(), GateError> {
     let counts = decide(&counted.sides[1], Some(&counted.sides[0]), policy, &[])?;
     for time in decision.comparisons.iter_mut() {
         let key = format!("{PREFIX}{}", time.id);
-        if let Some(work) = counts.comparisons.iter().find(|c| c.id == key) {
-            let joint = joint(time.verdict, work);
-            time.reason = format!("{}; {joint}", time.reason);
+        let Some(work) = counts.comparisons.iter().find(|c| c.id == key) else {
+            continue;
+        };
+        let same = match (counted.sides[0].get(&key), counted.sides[1].get(&key)) {
+            (Some(base), Some(head)) => identical(base, head),
+            _ => false,
+        };
+        time.reason = format!("{}; {}", time.reason, joint(time.verdict, work, same));
+        let excused = same && alone(&time.id) && !policy.paired.identical_work_fails;
+        if excused && time.verdict == Verdict::Critical {
+            time.verdict = Verdict::Warning;
+            time.reason.push_str(
+                ": a warning, not a failure: the same instruction stream ran on both sides, so \
+                 the time moved with the build's code layout or the machine \
+                 (`[paired] identical_work = \"critical\"` fails it)",
+            );
         }
     }
     decision.judged += counts.judged;
@@ -358,19 +398,39 @@ pub fn join(decision: &mut Decision, counted: &Counted, policy: &Policy) -> Resu
     Ok(())
 }
 
+/// Whether two count entries are the same work: instructions and memory accesses (all
+/// cache levels' hits together, which do not depend on where the data lies) within
+/// [`REPEATABLE`] of each other.
+pub fn identical(base: &Entry, head: &Entry) -> bool {
+    let accesses = |e: &Entry| {
+        ["l1_hits", "ll_hits", "ram_hits"]
+            .map(|k| e.extra.get(k).copied().unwrap_or(0.0))
+            .iter()
+            .sum::<f64>()
+    };
+    let close = |a: f64, b: f64| (b / a - 1.0).abs() <= REPEATABLE;
+    close(base.value, head.value) && close(accesses(base), accesses(head))
+}
+
 /// What moved, from the wall-time verdict and the counts' comparison: `more work`
-/// (instructions up beyond their warning level), `less work`, or the same work, with
-/// the time's verdict saying whether it went slower or faster; with both figures.
-pub fn joint(time: Verdict, work: &Comparison) -> String {
+/// (instructions up beyond their warning level), `less work`, or the same work
+/// (`identical work` when [`identical`]), with the time's verdict saying whether it
+/// went slower or faster; with the instructions' change.
+pub fn joint(time: Verdict, work: &Comparison, identical: bool) -> String {
     let change = work
         .change
         .map_or(String::from("?"), |c| format!("{:+.2} %", c * 100.0));
+    let same = if identical {
+        "identical work"
+    } else {
+        "same work"
+    };
     let what = match (work.verdict, time) {
-        (Verdict::Critical | Verdict::Warning, _) => "more work",
-        (Verdict::Improved, _) => "less work",
-        (_, Verdict::Critical | Verdict::Warning) => "same work, slower",
-        (_, Verdict::Improved) => "same work, faster",
-        _ => "same work",
+        (Verdict::Critical | Verdict::Warning, _) => "more work".to_owned(),
+        (Verdict::Improved, _) => "less work".to_owned(),
+        (_, Verdict::Critical | Verdict::Warning) => format!("{same}, slower"),
+        (_, Verdict::Improved) => format!("{same}, faster"),
+        _ => same.to_owned(),
     };
     format!("{what} (instructions {change})")
 }
@@ -472,5 +532,69 @@ mod tests {
         );
         assert_eq!(significant(0.21234567), "0.212346");
         assert_eq!(significant(1_310_385.0), "1310385");
+    }
+
+    #[test]
+    fn a_slowdown_of_identical_work_is_a_warning_unless_the_policy_fails_it() {
+        let counts = |ir: f64| Counts {
+            instructions: ir,
+            l1_hits: 2.0 * ir,
+            ll_hits: 3.0,
+            ram_hits: 1.0,
+            syscalls: 0.0,
+        };
+        let mut counted = Counted::default();
+        // Identical work, on one thread and with threads; 0.04 % more instructions.
+        let ids = ["g/same", "g/threads", "g/near"];
+        for (id, head) in ids.into_iter().zip([1000.0, 1000.0, 1000.4]) {
+            counted.sides[0].insert(format!("{PREFIX}{id}"), counts(1000.0).entry(id));
+            counted.sides[1].insert(format!("{PREFIX}{id}"), counts(head).entry(id));
+        }
+        // Both 10 % slower in wall time.
+        let time = |v: f64| -> Results {
+            ids.map(|id| {
+                let mut e = counts(v).entry(id);
+                e.id = id.to_owned();
+                (e.id.clone(), e)
+            })
+            .into()
+        };
+        let verdicts = |policy: &Policy| {
+            let mut d = decide(&time(110.0), Some(&time(100.0)), policy, &[]).unwrap();
+            join(&mut d, &counted, policy, &|id| id != "g/threads").unwrap();
+            let of = |id: &str| {
+                let c = d.comparisons.iter().find(|c| c.id == id).unwrap();
+                (c.verdict, c.reason.clone())
+            };
+            (of("g/same"), of("g/near"), of("g/threads").0)
+        };
+        let ((same, why), (near, near_why), threads) = verdicts(&Policy::builtin());
+        assert_eq!(
+            threads,
+            Verdict::Critical,
+            "its other threads' work is not counted"
+        );
+        assert_eq!(same, Verdict::Warning, "{why}");
+        assert!(
+            why.contains("identical work, slower") && why.contains("not a failure"),
+            "{why}"
+        );
+        assert_eq!(near, Verdict::Critical, "{near_why}");
+        assert!(
+            near_why.contains("same work, slower (instructions +0.04 %)"),
+            "{near_why}"
+        );
+        let strict = "[defaults]\nwarning = \"5%\"\ncritical = \"8%\"\n\
+                      [paired]\nidentical_work = \"critical\"\n";
+        let policy = Policy::parse(strict, Path::new("t.toml")).unwrap();
+        assert_eq!(verdicts(&policy).0.0, Verdict::Critical);
+        let bad = strict.replace("\"critical\"\n", "\"fail\"\n");
+        let e = Policy::parse(&bad, Path::new("t.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("paired.identical_work") && e.contains("fail"),
+            "{e}"
+        );
     }
 }

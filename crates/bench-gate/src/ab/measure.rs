@@ -126,7 +126,12 @@ fn in_counts(
     let iters = measured
         .pairs
         .iter()
-        .map(|(id, p)| (id.clone(), (p[0].iters, plan.settings.slice)))
+        .map(|(id, p)| {
+            (
+                id.clone(),
+                count::iterations(p[0].iters, plan.settings.slice),
+            )
+        })
         .collect();
     let dir = ctx.scratch.join("counts");
     std::fs::create_dir_all(&dir).map_err(|e| GateError::io(&dir, e))?;
@@ -143,7 +148,7 @@ fn in_counts(
     let counted = count::count(&suite.lockstep, &iters, &plan.settings, &dir, &mut progress)?;
     measured.notes.push(format!(
         "instruction counts: {} of {total} benchmarks counted under Callgrind ({version}), \
-         both sides twice, in {:.0} s",
+         in {:.0} s",
         counted.sides[0].len(),
         counted.seconds
     ));

@@ -22,6 +22,7 @@ pub mod git;
 pub mod harness;
 pub mod lockstep;
 pub mod measure;
+pub mod one_tree;
 mod options;
 pub mod process;
 pub mod reuse;
@@ -41,6 +42,7 @@ use crate::decide::Decision;
 use crate::paired::{Judging, decide_paired};
 use crate::thresholds::Policy;
 use git::Repo;
+pub use one_tree::{CountOptions, Tally, count_tree};
 pub use options::AbOptions;
 pub use rounds::Pairing;
 
@@ -141,14 +143,10 @@ fn policy(
     Ok((policy, notes))
 }
 
-/// Where one comparison runs: the revisions, the policy and the directories.
-struct Setup {
+/// Where `ab` and `count` work: the repository, the project's target directory, the
+/// lock on `<target>/bench-gate-ab`, and a scratch directory removed on drop.
+struct Place {
     repo: Repo,
-    base: String,
-    head: Option<String>,
-    same_tree: bool,
-    policy: Policy,
-    notes: Vec<String>,
     target: PathBuf,
     ab_dir: PathBuf,
     _lock: reuse::Lock,
@@ -156,16 +154,73 @@ struct Setup {
     logs: PathBuf,
 }
 
-impl Setup {
-    /// Finds the repository and the revisions, reads the policy and takes the lock.
-    fn prepare(options: &AbOptions, dir: &Path) -> Result<Setup, GateError> {
+impl Place {
+    /// Finds the repository and the project's target directory and takes the lock.
+    fn prepare(dir: &Path) -> Result<Place, GateError> {
         let repo = Repo::discover(dir)?;
         if !dir.join("Cargo.toml").is_file() {
             return Err(GateError::Ab(format!(
-                "{}: no Cargo.toml here; run bench-gate ab in the directory of the Cargo project to measure",
+                "{}: no Cargo.toml here; run bench-gate in the directory of the Cargo project to measure",
                 dir.display()
             )));
         }
+        let target = target_directory(dir)?;
+        let ab_dir = target.join("bench-gate-ab");
+        let lock = reuse::lock(&ab_dir)?;
+        let scratch = tempfile::Builder::new()
+            .prefix("bench-gate-ab-")
+            .tempdir()
+            .map_err(|e| GateError::Ab(format!("cannot create a scratch directory: {e}")))?;
+        let logs = scratch.path().join("logs");
+        std::fs::create_dir_all(&logs).map_err(|e| GateError::io(&logs, e))?;
+        Ok(Place {
+            repo,
+            target,
+            ab_dir,
+            _lock: lock,
+            scratch,
+            logs,
+        })
+    }
+
+    /// What to check out and build: `base`, and `head` (`None`: the working tree).
+    fn request<'a>(
+        &'a self,
+        dir: &'a Path,
+        base: &'a str,
+        head: Option<&'a str>,
+        same_tree: bool,
+        lockstep: bool,
+    ) -> sides::Request<'a> {
+        sides::Request {
+            repo: &self.repo,
+            dir,
+            base,
+            head,
+            same_tree,
+            target: &self.target,
+            ab_dir: &self.ab_dir,
+            logs: &self.logs,
+            lockstep,
+        }
+    }
+}
+
+/// Where one comparison runs: the place, the revisions and the policy.
+struct Setup {
+    place: Place,
+    base: String,
+    head: Option<String>,
+    same_tree: bool,
+    policy: Policy,
+    notes: Vec<String>,
+}
+
+impl Setup {
+    /// Finds the repository and the revisions, reads the policy and takes the lock.
+    fn prepare(options: &AbOptions, dir: &Path) -> Result<Setup, GateError> {
+        let place = Place::prepare(dir)?;
+        let repo = &place.repo;
         let base = repo.resolve(&options.base)?;
         let head = match &options.head {
             Some(rev) => {
@@ -188,32 +243,18 @@ impl Setup {
                 keep.display()
             )));
         }
-        let (policy, notes) = policy(options, &repo, &base, head.as_deref())?;
-        let target = target_directory(dir)?;
-        let ab_dir = target.join("bench-gate-ab");
-        let lock = reuse::lock(&ab_dir)?;
-        let scratch = tempfile::Builder::new()
-            .prefix("bench-gate-ab-")
-            .tempdir()
-            .map_err(|e| GateError::Ab(format!("cannot create a scratch directory: {e}")))?;
-        let logs = scratch.path().join("logs");
-        std::fs::create_dir_all(&logs).map_err(|e| GateError::io(&logs, e))?;
+        let (policy, notes) = policy(options, repo, &base, head.as_deref())?;
         let same_tree = match &head {
             None => repo.working_tree_is(&base)?,
             Some(h) => h == &base,
         };
         Ok(Setup {
-            repo,
+            place,
             base,
             head,
             same_tree,
             policy,
             notes,
-            target,
-            ab_dir,
-            _lock: lock,
-            scratch,
-            logs,
         })
     }
 }
@@ -227,17 +268,13 @@ pub fn ab(
     options.check()?;
     process::catch_interrupts()?;
     let setup = Setup::prepare(options, dir)?;
-    let request = sides::Request {
-        repo: &setup.repo,
+    let request = setup.place.request(
         dir,
-        base: &setup.base,
-        head: setup.head.as_deref(),
-        same_tree: setup.same_tree,
-        target: &setup.target,
-        ab_dir: &setup.ab_dir,
-        logs: &setup.logs,
-        lockstep: options.pairing.is_lockstep(),
-    };
+        &setup.base,
+        setup.head.as_deref(),
+        setup.same_tree,
+        options.pairing.is_lockstep(),
+    );
     let built = sides::build(&request, events)?;
     if process::interrupted() {
         return Err(process::interruption());
@@ -250,7 +287,7 @@ pub fn ab(
     let mut notes = setup.notes.clone();
     notes.extend(built.notes.iter().cloned());
     notes.push(format!("run order seed {seed} (--seed {seed} repeats it)"));
-    let scratch = setup.scratch.path();
+    let scratch = setup.place.scratch.path();
     let mut measured = measure::measure(options, &built, &setup.policy, seed, scratch, events)?;
     if let Some(keep) = &options.keep_runs {
         measured.keep(keep, scratch)?;
@@ -263,7 +300,16 @@ pub fn ab(
     };
     let mut decision = decide_paired(&measured.rounds, &setup.policy, judging)?;
     if let Some(counted) = &measured.counted {
-        count::join(&mut decision, counted, &setup.policy)?;
+        // Only a benchmark that keeps one core busy has all its work counted.
+        let alone = |id: &str| {
+            let kind = measured
+                .pairs
+                .get(id)
+                .and_then(|p| p.first())
+                .map(|p| p.kind);
+            kind == Some(lockstep::Kind::Busy)
+        };
+        count::join(&mut decision, counted, &setup.policy, &alone)?;
         notes.extend(
             counted
                 .not_countable

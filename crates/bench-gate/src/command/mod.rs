@@ -31,7 +31,7 @@ pub use save::{SaveOptions, SaveOutcome, save_baseline};
 use crate::decide::{Decision, Verdict};
 use crate::fsutil::write_atomic;
 use crate::thresholds::Policy;
-use crate::{GateError, Results, Source, criterion, gungraun, perf, report};
+use crate::{GateError, Results, Source, counts, criterion, gungraun, perf, report};
 
 /// The exit codes of `bench-gate`, in one place.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,6 +65,10 @@ pub struct Inputs {
     /// gungraun's output (`summary.json` files from `--save-summary=json`).
     #[arg(long, default_value = "target/gungraun")]
     pub gungraun_dir: PathBuf,
+    /// `bench-gate count`'s output (`counts.json`): every Criterion benchmark's
+    /// instructions per iteration, as `instructions/<id>`.
+    #[arg(long, default_value = "target/bench-gate-count")]
+    pub counts_dir: PathBuf,
 }
 
 impl Default for Inputs {
@@ -75,6 +79,7 @@ impl Default for Inputs {
             criterion_dir: "target/criterion".into(),
             perf_dir: "target/perf".into(),
             gungraun_dir: "target/gungraun".into(),
+            counts_dir: "target/bench-gate-count".into(),
         }
     }
 }
@@ -106,16 +111,19 @@ impl Inputs {
         for (id, e) in perf::load(&self.perf_dir)?
             .into_iter()
             .chain(gungraun::load(&self.gungraun_dir)?)
+            .chain(counts::load(&self.counts_dir)?)
         {
             results.insert(id, e);
         }
         if results.is_empty() {
             return Err(GateError::NoResults(format!(
-                "no results found: nothing under {}/**/{which}/benchmark.json, {}/*.json \
-                 nor {}/**/summary.json (run `cargo bench` first)",
+                "no results found: nothing under {}/**/{which}/benchmark.json, {}/*.json, \
+                 {}/**/summary.json nor {}/{} (run `cargo bench` first)",
                 self.criterion_dir.display(),
                 self.perf_dir.display(),
-                self.gungraun_dir.display()
+                self.gungraun_dir.display(),
+                self.counts_dir.display(),
+                counts::FILE
             )));
         }
         Ok(results)
