@@ -41,7 +41,8 @@ fn gate(c: &mut Criterion) {
         inputs: Inputs {
             criterion_dir: dir.path().to_owned(),
             perf_dir: none.clone(),
-            gungraun_dir: none,
+            gungraun_dir: none.clone(),
+            counts_dir: none,
         },
         criterion_baseline: Some("base".into()),
         // The built-in policy, as for `decide/200x100`, not this workspace's file.

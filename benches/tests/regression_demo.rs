@@ -75,8 +75,9 @@ fn judge(home: &Path) -> (Exit, Verdict) {
     let options = CheckOptions {
         inputs: Inputs {
             criterion_dir: none.clone(),
-            perf_dir: none,
+            perf_dir: none.clone(),
             gungraun_dir: home.to_owned(),
+            counts_dir: none,
         },
         baseline: Some(workspace().join(format!("baselines/{PROFILE}.json"))),
         thresholds: Some(workspace().join("thresholds.toml")),

@@ -22,7 +22,7 @@ use std::path::Path;
 use serde_json::{Map, Value, json};
 
 use crate::GateError;
-use crate::model::{Direction, Entry, Results, Source, Unit};
+use crate::model::{Entry, Results};
 
 /// The file `bench-gate count` writes in its directory.
 pub const FILE: &str = "counts.json";
@@ -121,17 +121,7 @@ pub fn load(dir: &Path) -> Result<Results, GateError> {
                 extra.insert(key.clone(), number(key)?);
             }
         }
-        let entry = Entry {
-            id: format!("{PREFIX}{id}"),
-            source: Source::Instructions,
-            unit: Unit::Count,
-            direction: Direction::LowerIsBetter,
-            value,
-            ci: None,
-            samples: Vec::new(),
-            noise: None,
-            extra,
-        };
+        let entry = Entry::count(format!("{PREFIX}{id}"), value, extra);
         results.insert(entry.id.clone(), entry);
     }
     Ok(results)
@@ -142,17 +132,8 @@ mod tests {
     use super::*;
 
     fn entry(id: &str, value: f64) -> Entry {
-        Entry {
-            id: format!("{PREFIX}{id}"),
-            source: Source::Instructions,
-            unit: Unit::Count,
-            direction: Direction::LowerIsBetter,
-            value,
-            ci: None,
-            samples: Vec::new(),
-            noise: None,
-            extra: BTreeMap::from([("l1_hits".to_owned(), 7.5)]),
-        }
+        let extra = BTreeMap::from([("l1_hits".to_owned(), 7.5)]);
+        Entry::count(format!("{PREFIX}{id}"), value, extra)
     }
 
     #[test]

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::GateError;
-use crate::model::{Direction, Entry, Results, Source, Unit};
+use crate::model::{Entry, Results};
 
 /// The summary schema versions this loader reads.
 pub const SCHEMA_VERSIONS: &[&str] = &["7"];
@@ -137,17 +137,7 @@ fn entry(path: &Path, text: &[u8]) -> Result<Entry, GateError> {
             _ => {}
         }
     }
-    Ok(Entry {
-        id,
-        source: Source::Instructions,
-        unit: Unit::Count,
-        direction: Direction::LowerIsBetter,
-        value,
-        ci: None,
-        samples: Vec::new(),
-        noise: None,
-        extra,
-    })
+    Ok(Entry::count(id, value, extra))
 }
 
 fn summaries(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), GateError> {
@@ -198,6 +188,7 @@ pub fn parse(path: &Path, text: &[u8]) -> Result<Entry, GateError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Source;
 
     fn summary(version: &str, ir: &str) -> String {
         format!(

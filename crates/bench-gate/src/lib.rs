@@ -6,7 +6,8 @@
 //!
 //! Split as input → decision → output (critcmp's layout):
 //! - input: [`criterion`] (Criterion's `target/criterion` tree), [`gungraun`]
-//!   (callgrind instruction-count summaries), [`perf`] (`perf-test` JSON reports),
+//!   (callgrind instruction-count summaries), [`counts`] (`bench-gate count`'s file),
+//!   [`perf`] (`perf-test` JSON reports),
 //!   [`baseline`] (committed baselines with their environment fingerprint),
 //!   [`thresholds`] (the policy file);
 //! - decision: [`decide`](mod@decide), pure (no I/O), on top of [`stats`] (Mann–Whitney U, Holm);

@@ -138,6 +138,24 @@ pub struct Entry {
     pub extra: BTreeMap<String, f64>,
 }
 
+impl Entry {
+    /// An instruction count of benchmark `id` (exact: no interval, no samples), the
+    /// other Callgrind figures in `extra`.
+    pub fn count(id: String, value: f64, extra: BTreeMap<String, f64>) -> Entry {
+        Entry {
+            id,
+            source: Source::Instructions,
+            unit: Unit::Count,
+            direction: Direction::LowerIsBetter,
+            value,
+            ci: None,
+            samples: Vec::new(),
+            noise: None,
+            extra,
+        }
+    }
+}
+
 /// A run's results: entries by id (sorted, so files diff cleanly).
 pub type Results = BTreeMap<String, Entry>;
 

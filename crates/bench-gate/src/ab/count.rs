@@ -29,10 +29,11 @@ use std::time::{Duration, Instant};
 
 use super::lockstep::{self, Pair, Settings};
 use super::schedule::Bench;
+use super::{AbEvent, Progress};
 use crate::GateError;
 use crate::counts::{PREFIX, figures};
 use crate::decide::{Comparison, Decision, Verdict, decide};
-use crate::model::{Direction, Entry, Results, Source, Unit};
+use crate::model::{Entry, Results};
 use crate::thresholds::Policy;
 
 /// The most two counts of one binary and benchmark may differ by, relative, for its
@@ -81,17 +82,7 @@ impl Counts {
             ("estimated_cycles".to_owned(), self.estimated_cycles()),
             ("syscalls".to_owned(), self.syscalls),
         ]);
-        Entry {
-            id: format!("{PREFIX}{id}"),
-            source: Source::Instructions,
-            unit: Unit::Count,
-            direction: Direction::LowerIsBetter,
-            value: self.instructions,
-            ci: None,
-            samples: Vec::new(),
-            noise: None,
-            extra,
-        }
+        Entry::count(format!("{PREFIX}{id}"), self.instructions, extra)
     }
 }
 
@@ -194,25 +185,37 @@ impl Counted {
 }
 
 /// The iterations to count of a benchmark that ran `per_slice` iterations in a sample
-/// of `slice`: a millisecond's worth, at least [`LEAST_COUNTED`].
+/// of `slice`: a millisecond's worth, at least 5 (`LEAST_COUNTED`).
 pub fn iterations(per_slice: u64, slice: Duration) -> u64 {
     let share = COUNTED.as_secs_f64() / slice.as_secs_f64().max(1e-9);
     ((per_slice as f64 * share).round() as u64).max(LEAST_COUNTED)
 }
 
-/// Counts every benchmark of `benches`, `iters` naming each one's iterations to count
-/// (absent: [`LEAST_COUNTED`]).
+/// Counts every benchmark of `benches` under `valgrind` (its version) in `dir`,
+/// `iters` naming each one's iterations to count (absent, and never fewer than:
+/// `LEAST_COUNTED`), telling `events` how far it got.
 pub fn count(
     benches: &[Bench],
     iters: &BTreeMap<String, u64>,
     settings: &Settings,
-    dir: &Path,
-    progress: &mut dyn FnMut(usize, &str),
+    (dir, valgrind): (&Path, &str),
+    events: &mut dyn FnMut(AbEvent<'_>),
 ) -> Result<Counted, GateError> {
+    events(AbEvent::Status(&format!(
+        "counting the instructions of {} benchmarks under Callgrind ({valgrind}) ...",
+        benches.len()
+    )));
+    std::fs::create_dir_all(dir).map_err(|e| GateError::io(dir, e))?;
     let began = Instant::now();
     let mut counted = Counted::default();
     for (i, bench) in benches.iter().enumerate() {
-        progress(i, &bench.id);
+        events(AbEvent::Run(&Progress {
+            done: i,
+            total: benches.len(),
+            unit: "counts",
+            budget: None,
+            current: bench.id.clone(),
+        }));
         let n = iters.get(&bench.id).copied().unwrap_or(0);
         let start = Instant::now();
         let result = count_bench(bench, i, n.max(LEAST_COUNTED), settings, dir);

@@ -118,10 +118,6 @@ fn in_counts(
         );
         return Ok(());
     };
-    events(AbEvent::Status(&format!(
-        "counting the instructions of {} benchmarks under Callgrind ({version}) ...",
-        suite.lockstep.len()
-    )));
     let plan = lockstep_plan(ctx.options, ctx.policy, 0, ctx.seed);
     let iters = measured
         .pairs
@@ -134,18 +130,14 @@ fn in_counts(
         })
         .collect();
     let dir = ctx.scratch.join("counts");
-    std::fs::create_dir_all(&dir).map_err(|e| GateError::io(&dir, e))?;
     let total = suite.lockstep.len();
-    let mut progress = |done: usize, current: &str| {
-        events(AbEvent::Run(&Progress {
-            done,
-            total,
-            unit: "counts",
-            budget: None,
-            current: current.to_owned(),
-        }));
-    };
-    let counted = count::count(&suite.lockstep, &iters, &plan.settings, &dir, &mut progress)?;
+    let counted = count::count(
+        &suite.lockstep,
+        &iters,
+        &plan.settings,
+        (&dir, &version),
+        events,
+    )?;
     measured.notes.push(format!(
         "instruction counts: {} of {total} benchmarks counted under Callgrind ({version}), \
          in {:.0} s",
@@ -381,6 +373,13 @@ fn in_rounds(
 }
 
 impl Measurement {
+    /// Whether benchmark `id`'s pairs found it keeping one core busy: its work all on
+    /// the thread Callgrind counts.
+    pub fn on_one_thread(&self, id: &str) -> bool {
+        let kind = self.pairs.get(id).and_then(|p| p.first()).map(|p| p.kind);
+        kind == Some(Kind::Busy)
+    }
+
     fn empty() -> Measurement {
         Measurement {
             rounds: Vec::new(),

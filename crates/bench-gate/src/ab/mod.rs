@@ -300,15 +300,7 @@ pub fn ab(
     };
     let mut decision = decide_paired(&measured.rounds, &setup.policy, judging)?;
     if let Some(counted) = &measured.counted {
-        // Only a benchmark that keeps one core busy has all its work counted.
-        let alone = |id: &str| {
-            let kind = measured
-                .pairs
-                .get(id)
-                .and_then(|p| p.first())
-                .map(|p| p.kind);
-            kind == Some(lockstep::Kind::Busy)
-        };
+        let alone = |id: &str| measured.on_one_thread(id);
         count::join(&mut decision, counted, &setup.policy, &alone)?;
         notes.extend(
             counted

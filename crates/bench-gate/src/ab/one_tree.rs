@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use super::count::{self, Counted};
 use super::lockstep::{Order, Settings};
 use super::suite::{self, Filter};
-use super::{AbEvent, Place, Progress, process, sides};
+use super::{AbEvent, Place, process, sides};
 use crate::GateError;
 use crate::counts::{FILE, file};
 use crate::fsutil::write_atomic;
@@ -98,19 +98,7 @@ pub fn count_tree(
     };
     process::catch_interrupts()?;
     let place = Place::prepare(dir)?;
-    let head = place.repo.resolve("HEAD")?;
-    let uncommitted = !place.repo.working_tree_is(&head)?;
-    let tree = match uncommitted {
-        true => place.repo.snapshot(&place.ab_dir, &place.target)?,
-        false => head.clone(),
-    };
-    let built = sides::build(&place.request(dir, &tree, None, true, true), events)?;
-    if built.harness.is_none() {
-        return Err(GateError::Ab(format!(
-            "cannot count: the benches could not be built with the lockstep harness: {}",
-            built.notes.join("; ")
-        )));
-    }
+    let (built, commit) = build_tree(&place, dir, events)?;
     let suite = suite::classify([&built.base, &built.head], &filter, &place.logs)?;
     if suite.lockstep.is_empty() {
         return Err(GateError::NoResults(format!(
@@ -121,10 +109,6 @@ pub fn count_tree(
                 .map_or(String::new(), |f| format!(" that matches {f:?}"))
         )));
     }
-    events(AbEvent::Status(&format!(
-        "counting the instructions of {} benchmarks under Callgrind ({version}) ...",
-        suite.lockstep.len()
-    )));
     let settings = Settings {
         warm_up: Duration::ZERO,
         slice: Duration::ZERO,
@@ -139,24 +123,62 @@ pub fn count_tree(
         .map(|b| (b.id.clone(), options.iterations))
         .collect();
     let work = place.scratch.path().join("counts");
-    std::fs::create_dir_all(&work).map_err(|e| GateError::io(&work, e))?;
-    let total = suite.lockstep.len();
-    let mut progress = |done: usize, current: &str| {
-        events(AbEvent::Run(&Progress {
-            done,
-            total,
-            unit: "counts",
-            budget: None,
-            current: current.to_owned(),
-        }));
-    };
-    let counted = count::count(&suite.lockstep, &iters, &settings, &work, &mut progress)?;
+    let counted = count::count(
+        &suite.lockstep,
+        &iters,
+        &settings,
+        (&work, &version),
+        events,
+    )?;
     drop(built);
+    let written = match &options.out {
+        Some(path) => path.clone(),
+        None => place.target.join("bench-gate-count").join(FILE),
+    };
+    write(&written, &counted, &commit, &version, options.iterations)?;
+    Ok(Tally {
+        counted,
+        commit,
+        written,
+    })
+}
+
+/// The working tree checked out (a snapshot commit when it has uncommitted changes)
+/// and built with the harness; its commit and whether it had changes on top.
+fn build_tree(
+    place: &Place,
+    dir: &Path,
+    events: &mut dyn FnMut(AbEvent<'_>),
+) -> Result<(sides::Built, (String, bool)), GateError> {
+    let head = place.repo.resolve("HEAD")?;
+    let uncommitted = !place.repo.working_tree_is(&head)?;
+    let tree = match uncommitted {
+        true => place.repo.snapshot(&place.ab_dir, &place.target)?,
+        false => head.clone(),
+    };
+    let built = sides::build(&place.request(dir, &tree, None, true, true), events)?;
+    if built.harness.is_none() {
+        return Err(GateError::Ab(format!(
+            "cannot count: the benches could not be built with the lockstep harness: {}",
+            built.notes.join("; ")
+        )));
+    }
+    Ok((built, (head, uncommitted)))
+}
+
+/// Writes the counts file of `counted` to `path`, atomically.
+fn write(
+    path: &Path,
+    counted: &Counted,
+    (commit, uncommitted): &(String, bool),
+    valgrind: &str,
+    iterations: u64,
+) -> Result<(), GateError> {
     let about = Map::from_iter([
-        ("commit".to_owned(), Value::from(head.clone())),
-        ("uncommitted".to_owned(), uncommitted.into()),
-        ("valgrind".to_owned(), version.into()),
-        ("iterations".to_owned(), options.iterations.into()),
+        ("commit".to_owned(), Value::from(commit.as_str())),
+        ("uncommitted".to_owned(), (*uncommitted).into()),
+        ("valgrind".to_owned(), valgrind.into()),
+        ("iterations".to_owned(), iterations.into()),
         ("seconds".to_owned(), counted.seconds.into()),
         (
             "seconds_per_benchmark".to_owned(),
@@ -164,15 +186,6 @@ pub fn count_tree(
         ),
     ]);
     let text = file(&counted.sides[1], &counted.not_countable, about);
-    let written = match &options.out {
-        Some(path) => path.clone(),
-        None => place.target.join("bench-gate-count").join(FILE),
-    };
     let pretty = serde_json::to_string_pretty(&text).expect("JSON values serialise");
-    write_atomic(&written, pretty.as_bytes())?;
-    Ok(Tally {
-        counted,
-        commit: (head, uncommitted),
-        written,
-    })
+    Ok(write_atomic(path, pretty.as_bytes())?)
 }
