@@ -568,18 +568,10 @@ fn count_writes_each_benchmark_s_instructions_for_the_history_and_check() {
     }
 
     let history = root.path().join("history.jsonl");
-    let none = [
-        "--criterion-dir",
-        "none",
-        "--gungraun-dir",
-        "none",
-        "--perf-dir",
-        "none",
-    ];
     let h = history.to_str().unwrap();
     let append = [
         &["history", "append", "--file", h, "--commit", "c1"][..],
-        &none,
+        &crate::util::COUNTS_ONLY,
     ]
     .concat();
     let out = bench_gate(&repo, &tmp, &append, &[]);

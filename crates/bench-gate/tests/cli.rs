@@ -589,6 +589,45 @@ mod fuzz {
     }
 }
 
+#[test]
+fn counts_files_are_saved_and_judged_beside_a_gungraun_dir_of_none() {
+    let tmp = tempfile::tempdir().unwrap();
+    let counts = |dir: &str, value: f64| {
+        let d = tmp.path().join(dir);
+        std::fs::create_dir_all(&d).unwrap();
+        let file = serde_json::json!({"format": "bench-gate-counts", "version": 1,
+            "per_iteration": {"g/spin": {"instructions": value, "l1_hits": value}},
+            "not_countable": {}});
+        std::fs::write(d.join("counts.json"), file.to_string()).unwrap();
+    };
+    counts("base", 1000.0);
+    counts("head", 1100.0);
+    let only = |dir: &str| {
+        crate::util::COUNTS_ONLY
+            .into_iter()
+            .chain(["--counts-dir", dir])
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    gate(tmp.path())
+        .args(["baseline", "save", "--profile", "c", "--out", "."])
+        .args(only("base"))
+        .assert()
+        .success();
+    // The instruction source's gungraun directory is `none`, but the counts file has
+    // the baseline's entry: it is judged, 10 % more instructions, critical.
+    gate(tmp.path())
+        .args(["check", "--baseline", "c.json"])
+        .args(only("head"))
+        .assert()
+        .code(1)
+        .stdout(
+            predicate::str::contains("instructions/g/spin")
+                .and(predicate::str::contains("critical"))
+                .and(predicate::str::contains("not judged").not()),
+        );
+}
+
 /// A real gungraun summary, relative to tests/fixtures (see its README).
 const GUNGRAUN_SUMMARY: &str =
     "gungraun/orchbench/instructions/model/mmc.solve_c_1_to_64/summary.json";

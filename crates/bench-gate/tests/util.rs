@@ -19,3 +19,13 @@ pub fn exclusive() -> MutexGuard<'static, ()> {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+/// The arguments that leave every source but `bench-gate count`'s out of a command.
+pub const COUNTS_ONLY: [&str; 6] = [
+    "--criterion-dir",
+    "none",
+    "--gungraun-dir",
+    "none",
+    "--perf-dir",
+    "none",
+];

@@ -247,7 +247,10 @@ pub fn check(options: &CheckOptions) -> Result<CheckOutcome, GateError> {
     let mut notes = Vec::new();
     for source in options.inputs.left_out() {
         let before = base.results.len();
-        base.results.retain(|_, e| e.source != source);
+        // Unless another input of the run has them (counts read beside `--gungraun-dir
+        // none`, say).
+        base.results
+            .retain(|id, e| e.source != source || current.contains_key(id));
         let dropped = before - base.results.len();
         if dropped > 0 {
             notes.push(format!(

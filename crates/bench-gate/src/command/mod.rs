@@ -86,7 +86,8 @@ impl Default for Inputs {
 
 impl Inputs {
     /// The sources left out on purpose (their directory given as `none`): their
-    /// baseline results are not this run's to judge, rather than `missing`.
+    /// baseline results that no other input of the run has are not this run's to
+    /// judge, rather than `missing`.
     pub fn left_out(&self) -> Vec<Source> {
         [
             (&self.criterion_dir, Source::WallTime),
