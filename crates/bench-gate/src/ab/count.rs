@@ -14,8 +14,9 @@
 //! time when they still differ, so that a change is confirmed by three runs of each
 //! build. When one build serves both sides (an A/A run, `bench-gate count`), one
 //! round's two processes are its two runs. Where the counts of one binary differ by
-//! more than [`REPEATABLE`], the work is not deterministic (a server's replies, timers, other threads' hand-offs) and the
-//! benchmark is `not countable`, with its lowest and highest count in the reason:
+//! more than [`REPEATABLE`], the work is not deterministic (a server's replies,
+//! timers, other threads' hand-offs) and the benchmark is `not countable`, with its
+//! lowest and highest count in the reason:
 //! found by measuring, not from a list. The others' counts are judged by the policy's
 //! instruction levels, like gungraun's, both sides being counted here with one
 //! valgrind and one rustc; system calls in the counted part are flagged (the kernel's
@@ -27,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::lockstep::{self, Pair, Settings};
+use super::lockstep::{self, Order, Pair, Settings};
 use super::schedule::Bench;
 use super::{AbEvent, Progress};
 use crate::GateError;
@@ -148,13 +149,16 @@ pub struct Counted {
     /// The counted benchmarks whose routine makes system calls, and how many per
     /// iteration (their counts leave the kernel's work out).
     pub syscalls: Vec<(String, f64)>,
-    /// How long counting took.
-    pub seconds: f64,
     /// How long each benchmark's counting took, seconds, in the order counted.
     pub cost: Vec<(String, f64)>,
 }
 
 impl Counted {
+    /// How long counting took, seconds.
+    pub fn seconds(&self) -> f64 {
+        self.cost.iter().map(|(_, secs)| secs).sum()
+    }
+
     /// Every benchmark's counts per iteration on both sides, and those not countable
     /// with the reason, for the `--json` report.
     pub fn to_json(&self) -> serde_json::Value {
@@ -180,7 +184,7 @@ impl Counted {
             .map(|(id, secs)| (id.clone(), (*secs).into()))
             .collect();
         serde_json::json!({"per_iteration": counted, "not_countable": not,
-            "seconds": self.seconds, "seconds_per_benchmark": cost})
+            "seconds": self.seconds(), "seconds_per_benchmark": cost})
     }
 }
 
@@ -193,20 +197,29 @@ pub fn iterations(per_slice: u64, slice: Duration) -> u64 {
 
 /// Counts every benchmark of `benches` under `valgrind` (its version) in `dir`,
 /// `iters` naming each one's iterations to count (absent, and never fewer than:
-/// `LEAST_COUNTED`), telling `events` how far it got.
+/// `LEAST_COUNTED`), each process given `timeout` to reach its benchmark and to
+/// answer, telling `events` how far it got.
 pub fn count(
     benches: &[Bench],
     iters: &BTreeMap<String, u64>,
-    settings: &Settings,
+    timeout: Duration,
     (dir, valgrind): (&Path, &str),
     events: &mut dyn FnMut(AbEvent<'_>),
 ) -> Result<Counted, GateError> {
+    // Only the time limit matters to a counted run: no samples, no pinning.
+    let settings = &Settings {
+        warm_up: Duration::ZERO,
+        slice: Duration::ZERO,
+        samples: 1,
+        order: Order::Alternate,
+        cpus: Vec::new(),
+        timeout,
+    };
     events(AbEvent::Status(&format!(
         "counting the instructions of {} benchmarks under Callgrind ({valgrind}) ...",
         benches.len()
     )));
     std::fs::create_dir_all(dir).map_err(|e| GateError::io(dir, e))?;
-    let began = Instant::now();
     let mut counted = Counted::default();
     for (i, bench) in benches.iter().enumerate() {
         events(AbEvent::Run(&Progress {
@@ -240,7 +253,6 @@ pub fn count(
                 .push((bench.id.clone(), first_line(&e))),
         }
     }
-    counted.seconds = began.elapsed().as_secs_f64();
     Ok(counted)
 }
 
@@ -261,8 +273,7 @@ fn count_bench(
     let first = count_round(bench, i, 0, iters, settings, dir)?;
     if bench.binaries[0].path == bench.binaries[1].path {
         let [a, b] = first;
-        let one = |why: String| why.replace("of the base build", "of its build");
-        return Ok(judge_runs(&[[a, a], [b, b]]).map_err(one));
+        return Ok(judge_runs(&[[a, a], [b, b]], ["its", "its"]));
     }
     if !differ(&first) {
         return Ok(Ok(first));
@@ -270,10 +281,10 @@ fn count_bench(
     // One round after the other: two at once (four processes on two CPUs) was
     // measured no faster, 317 s for the quick suite against 309 and 347 s.
     let mut runs = vec![first, count_round(bench, i, 1, iters, settings, dir)?];
-    let judged = judge_runs(&runs);
+    let judged = judge_runs(&runs, SIDES);
     if judged.as_ref().is_ok_and(differ) {
         runs.push(count_round(bench, i, 2, iters, settings, dir)?);
-        return Ok(judge_runs(&runs));
+        return Ok(judge_runs(&runs, SIDES));
     }
     Ok(judged)
 }
@@ -444,11 +455,15 @@ fn significant(x: f64) -> String {
     format!("{x:.*}", digits.clamp(0, 9) as usize)
 }
 
+/// The builds' names in a not-countable reason, when base and head are two builds.
+const SIDES: [&str; 2] = ["the base", "the head"];
+
 /// Each side's counts (the mean over `runs`) when its runs agree within
-/// [`REPEATABLE`]; else why not, with the lowest and highest count.
-fn judge_runs(runs: &[[Counts; 2]]) -> Result<[Counts; 2], String> {
+/// [`REPEATABLE`]; else why not, naming the side's build (`builds`) with its lowest and
+/// highest count.
+fn judge_runs(runs: &[[Counts; 2]], builds: [&str; 2]) -> Result<[Counts; 2], String> {
     let mut out = [None, None];
-    for (s, side) in ["base", "head"].iter().enumerate() {
+    for (s, build) in builds.iter().enumerate() {
         let all: Vec<Counts> = runs.iter().map(|r| r[s]).collect();
         let ir = |c: &Counts| c.instructions;
         let low = all.iter().map(ir).fold(f64::INFINITY, f64::min);
@@ -456,7 +471,7 @@ fn judge_runs(runs: &[[Counts; 2]]) -> Result<[Counts; 2], String> {
         let spread = high / low - 1.0;
         if spread.is_nan() || spread > REPEATABLE {
             return Err(format!(
-                "not countable: {} runs of the {side} build counted {} to {} instructions \
+                "not countable: {} runs of {build} build counted {} to {} instructions \
                  per iteration ({:.3} % apart): its work is not deterministic",
                 all.len(),
                 significant(low),
@@ -518,7 +533,7 @@ mod tests {
             syscalls: 0.0,
         };
         let same = [[c(1000.0), c(1030.0)], [c(1000.0), c(1030.0)]];
-        let judged = judge_runs(&same).unwrap();
+        let judged = judge_runs(&same, SIDES).unwrap();
         assert_eq!(
             (judged[0].instructions, judged[1].instructions),
             (1000.0, 1030.0)
@@ -528,7 +543,7 @@ mod tests {
             [c(1000.0), c(1031.0)],
             [c(1000.0), c(1030.0)],
         ];
-        let why = judge_runs(&apart).unwrap_err();
+        let why = judge_runs(&apart, SIDES).unwrap_err();
         assert!(
             why.contains("3 runs of the head build counted 1030.00 to 1031.00"),
             "{why}"

@@ -118,31 +118,21 @@ fn in_counts(
         );
         return Ok(());
     };
-    let plan = lockstep_plan(ctx.options, ctx.policy, 0, ctx.seed);
+    let slice = ctx.options.sample_slice();
     let iters = measured
         .pairs
         .iter()
-        .map(|(id, p)| {
-            (
-                id.clone(),
-                count::iterations(p[0].iters, plan.settings.slice),
-            )
-        })
+        .map(|(id, p)| (id.clone(), count::iterations(p[0].iters, slice)))
         .collect();
     let dir = ctx.scratch.join("counts");
     let total = suite.lockstep.len();
-    let counted = count::count(
-        &suite.lockstep,
-        &iters,
-        &plan.settings,
-        (&dir, &version),
-        events,
-    )?;
+    let limit = ctx.options.run_limit();
+    let counted = count::count(&suite.lockstep, &iters, limit, (&dir, &version), events)?;
     measured.notes.push(format!(
         "instruction counts: {} of {total} benchmarks counted under Callgrind ({version}), \
          in {:.0} s",
         counted.sides[0].len(),
-        counted.seconds
+        counted.seconds()
     ));
     measured.counted = Some(counted);
     Ok(())
@@ -213,7 +203,7 @@ fn lockstep_plan(options: &AbOptions, policy: &Policy, judged: usize, seed: u64)
         wanted.min(allowed.len()),
         Duration::from_millis(500),
     );
-    let slice = Duration::from_secs_f64(options.slice / 1e3);
+    let slice = options.sample_slice();
     schedule::Plan {
         settings: Settings {
             warm_up: Duration::from_secs_f64(options.warm_up_secs(true)),
@@ -221,7 +211,7 @@ fn lockstep_plan(options: &AbOptions, policy: &Policy, judged: usize, seed: u64)
             samples: options.samples,
             order,
             cpus,
-            timeout: Duration::from_secs_f64(options.run_timeout),
+            timeout: options.run_limit(),
         },
         min_pairs: options.least_rounds(true),
         max_pairs: if options.budget.is_some() {
@@ -283,7 +273,7 @@ fn in_rounds(
         time: options.time,
         filter: options.filter.clone(),
         seed,
-        run_timeout: Duration::from_secs_f64(options.run_timeout),
+        run_timeout: options.run_limit(),
         pairing,
         cpus: {
             let cpus = process::allowed_cpus();

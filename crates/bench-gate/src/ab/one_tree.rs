@@ -13,7 +13,6 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::count::{self, Counted};
-use super::lockstep::{Order, Settings};
 use super::suite::{self, Filter};
 use super::{AbEvent, Place, process, sides};
 use crate::GateError;
@@ -66,7 +65,7 @@ impl Tally {
             } else {
                 ""
             },
-            self.counted.seconds,
+            self.counted.seconds(),
             self.written.display()
         )
     }
@@ -109,27 +108,13 @@ pub fn count_tree(
                 .map_or(String::new(), |f| format!(" that matches {f:?}"))
         )));
     }
-    let settings = Settings {
-        warm_up: Duration::ZERO,
-        slice: Duration::ZERO,
-        samples: 1,
-        order: Order::Alternate,
-        cpus: Vec::new(),
-        timeout,
-    };
     let iters: BTreeMap<String, u64> = suite
         .lockstep
         .iter()
         .map(|b| (b.id.clone(), options.iterations))
         .collect();
     let work = place.scratch.path().join("counts");
-    let counted = count::count(
-        &suite.lockstep,
-        &iters,
-        &settings,
-        (&work, &version),
-        events,
-    )?;
+    let counted = count::count(&suite.lockstep, &iters, timeout, (&work, &version), events)?;
     drop(built);
     let written = match &options.out {
         Some(path) => path.clone(),
@@ -179,7 +164,7 @@ fn write(
         ("uncommitted".to_owned(), (*uncommitted).into()),
         ("valgrind".to_owned(), valgrind.into()),
         ("iterations".to_owned(), iterations.into()),
-        ("seconds".to_owned(), counted.seconds.into()),
+        ("seconds".to_owned(), counted.seconds().into()),
         (
             "seconds_per_benchmark".to_owned(),
             counted.to_json()["seconds_per_benchmark"].clone(),

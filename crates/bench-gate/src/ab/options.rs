@@ -118,6 +118,16 @@ impl AbOptions {
         self.warm_up.unwrap_or(if lockstep { 0.01 } else { 0.1 })
     }
 
+    /// A lockstep sample's wall time (`--slice`).
+    pub fn sample_slice(&self) -> Duration {
+        Duration::from_secs_f64(self.slice / 1e3)
+    }
+
+    /// The longest a benchmark process may take to answer (`--run-timeout`).
+    pub fn run_limit(&self) -> Duration {
+        Duration::from_secs_f64(self.run_timeout)
+    }
+
     /// Whether the instruction counts are wanted (unless valgrind is missing).
     pub fn counts_wanted(&self) -> bool {
         !self.no_instructions && self.pairing.is_lockstep()
