@@ -1,4 +1,4 @@
-//! Wall-time benchmarks of the async tool orchestrator's parallel tool execution, for
+//! Wall-time benchmarks of parallel tool execution as the published tool benchmarks run it, for
 //! regression testing: N simulated tool calls (`Task::sleep(DEFAULT_TOOL_TIME)`, 20 ms)
 //! issued at once (one `submit_batch`, from a task on the runtime) to a pool of 100 workers
 //! built beforehand, timed from the submission to the last completion. Ideal is 20 ms

@@ -1,5 +1,5 @@
 //! Wall-time benchmarks of the worker pool's scaling, for regression testing and for the
-//! comparison with the research orchestrator's documents (their figures are in
+//! comparison with the published queueing study's documents (their figures are in
 //! docs/results.md).
 //!
 //! Each iteration submits a batch of tasks to a pool built beforehand (on a tokio
@@ -9,7 +9,7 @@
 //! - `scheduler_scaling/sleep_1ms/{1,2,4,8}`: 200 × c tasks that each take exactly 1 ms,
 //!   at c workers (efficiency = throughput / (c × 1000/s));
 //! - `scheduler_scaling/noop/{1,2,4,8}`: 100 000 empty tasks: the scheduler's own cost;
-//! - `scheduler_scaling/dispatch_delay/{1,2,3,4}`: the research orchestrator's benchmark,
+//! - `scheduler_scaling/dispatch_delay/{1,2,3,4}`: the published queueing study's benchmark,
 //!   100 × c tasks of 5 ms behind a 5 ms dispatch delay, pipelined (ideal: c × 200 tasks/s;
 //!   the first task of each worker waits the delay, so a batch of 100 per worker can reach
 //!   0.995 of it).

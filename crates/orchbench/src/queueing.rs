@@ -1,4 +1,4 @@
-//! The analytic M/M/c queue with a fixed dispatch delay (the research orchestrator's
+//! The analytic M/M/c queue with a fixed dispatch delay (the published queueing study's
 //! documents): Poisson arrivals at rate λ, `c` servers with exponential service at rate μ
 //! each, and a dispatch (network) delay `d` added to every task.
 //!
@@ -149,7 +149,7 @@ impl Mmc {
     }
 }
 
-/// Solves the queue for 1..=`max_servers` servers: the research orchestrator's table.
+/// Solves the queue for 1..=`max_servers` servers: the published queueing study's table.
 pub fn sweep(
     arrival_rate: f64,
     service_rate: f64,
@@ -166,7 +166,7 @@ pub fn sweep(
         .collect()
 }
 
-/// The mean queue length at `utilisation` for `servers` servers (the research orchestrator's "model
+/// The mean queue length at `utilisation` for `servers` servers (the published queueing study's "model
 /// arrivals at 95 % of capacity" column).
 pub fn queue_length_at(utilisation: f64, servers: u32) -> Result<f64, QueueingError> {
     // Any service rate gives the same Lq for a given ρ and c.
@@ -293,7 +293,7 @@ mod tests {
             );
             assert_eq!(format!("{:.2}", s.throughput), "100.00");
         }
-        // The research orchestrator's first table: M/M/c at 95 % load.
+        // The published queueing study's first table: M/M/c at 95 % load.
         let at95: Vec<String> = (1..=8)
             .filter(|c| [1, 2, 4, 8].contains(c))
             .map(|c| format!("{:.2}", queue_length_at(0.95, c).unwrap()))

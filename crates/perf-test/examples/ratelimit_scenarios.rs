@@ -1,4 +1,4 @@
-//! Runs the async tool orchestrator's rate-limiting scenarios (`perf_test::rate_scenarios`)
+//! Runs the published tool-execution benchmarks' rate-limiting scenarios (`perf_test::rate_scenarios`)
 //! and prints a table, optionally JSON: "1000 requests with a 100/s limit" on a token bucket and
 //! "sustained 500/s" on a sliding log and a sliding counter, against the real clock or
 //! instantly on a manual clock (`--virtual`). `--with-governor` runs governor 0.10
@@ -20,7 +20,7 @@ use bench_gate::fsutil::write_atomic;
 use clap::Parser;
 use perf_test::rate_scenarios::{self, AsyncLimiter, Load, Scenario, ScenarioReport, ScenarioSet};
 
-/// Run the async tool orchestrator's rate-limiting scenarios.
+/// Run the published tool-execution benchmarks' rate-limiting scenarios.
 #[derive(Parser)]
 struct Args {
     /// Which scenarios to run.

@@ -1,5 +1,5 @@
 //! `perf-test coordinate`: one agent coordinating with another over the event bus, the
-//! agent orchestration engine's "overhead per agent coordination", as a round trip.
+//! published "overhead per agent coordination", as a round trip.
 //!
 //! Agent A publishes a task event on the `tasks` bus; agent B, a consumer of group
 //! `agent-b`, receives it, acknowledges it to its consumer group and publishes a reply
@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 
 use crate::{Console, PerfError, metric, percentile, positive, write_json_noted};
 
-/// The reference: the agent orchestration engine's bound on one coordination, seconds.
+/// The reference: the published bound on one coordination, seconds.
 pub const REFERENCE_BOUND_S: f64 = 0.100;
 
 /// Two agents coordinating over a pair of buses of one backend.

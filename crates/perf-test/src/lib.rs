@@ -6,7 +6,7 @@
 //!
 //! The commands, each in its module:
 //! - the load test ([`load`]: the command; [`workflow`]: workflow runs from TOML
-//!   configs, the Rust workflow scheduler's five), locally or through a Redis broker
+//!   configs, the published workflow load test's five), locally or through a Redis broker
 //!   with remote workers ([`distributed`]);
 //! - `profile` ([`profile`]: open-loop sustained, burst and ramp loads);
 //! - `model` ([`model`]: the M/M/c table with dispatch delay);

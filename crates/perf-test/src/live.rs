@@ -1,5 +1,5 @@
 //! `--metrics-addr`: a Prometheus endpoint that serves `perf-test`'s figures while a run
-//! lasts, named so that the async tool orchestrator's PromQL queries work on them unchanged.
+//! lasts, named so that the published tool-execution benchmarks' PromQL queries work on them unchanged.
 //!
 //! | metric | type | what |
 //! | --- | --- | --- |

@@ -1,5 +1,5 @@
 //! `perf-test model`: the M/M/c queueing model with dispatch delay
-//! (`orchbench::queueing`) for 1..=N workers, as the research orchestrator's
+//! (`orchbench::queueing`) for 1..=N workers, as the published queueing study's
 //! performance documents tabulate it (throughput, latency, queue length), with JSON and
 //! SVG charts of latency and throughput against the worker count.
 
@@ -150,7 +150,7 @@ pub fn run(options: &ModelOptions, console: &mut dyn Console) -> Result<ModelRep
 }
 
 impl ModelReport {
-    /// The research orchestrator's table: workers, throughput, latency (ms), average queue length.
+    /// The published queueing study's table: workers, throughput, latency (ms), average queue length.
     pub fn markdown(&self) -> String {
         let mut out = String::new();
         out.push_str("| workers | throughput (tasks/s) | latency (ms) | avg queue length |\n");

@@ -1,4 +1,4 @@
-//! `perf-test profile`: open-loop load scenarios (the async tool orchestrator's
+//! `perf-test profile`: open-loop load scenarios (the published tool-execution benchmarks'
 //! sustained, burst and stress loads) on the scheduler's pool.
 //!
 //! Requests arrive on a schedule fixed in advance (a Poisson process by default,
@@ -21,7 +21,7 @@
 //!   first one-second window whose p95 exceeds the SLO or whose error rate exceeds the
 //!   budget, and the recovery time after the drop.
 //!
-//! The defaults are the async tool orchestrator's scenarios, scaled to finish within a
+//! The defaults are the published tool-execution benchmarks' scenarios, scaled to finish within a
 //! minute; `full` gives their real lengths (10 min, 10 min, 30 min).
 
 use std::path::PathBuf;
@@ -669,7 +669,7 @@ fn analyse(
     }
 }
 
-/// The bursts taken together: what the async tool orchestrator's burst targets judge.
+/// The bursts taken together: what the published tool-execution benchmarks' burst targets judge.
 struct BurstTotals {
     /// The slowest recovery, seconds.
     worst_recovery_s: f64,
@@ -739,7 +739,7 @@ impl ProfileReport {
         }
     }
 
-    /// The summary, with the async tool orchestrator's targets beside the figures.
+    /// The summary, with the published tool-execution benchmarks' targets beside the figures.
     pub fn text(&self) -> String {
         use std::fmt::Write as _;
         let c = &self.config;
@@ -795,7 +795,7 @@ impl ProfileReport {
         let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
         match c.kind {
             ProfileKind::Sustained => {
-                let _ = writeln!(out, "The async tool orchestrator's targets:");
+                let _ = writeln!(out, "The published tool-execution benchmarks' targets:");
                 let _ = writeln!(
                     out,
                     "  p95 < 500 ms: {:.1} ms, {}",
@@ -829,7 +829,7 @@ impl ProfileReport {
                     queue_peak: peak,
                     error_rate: rate,
                 } = self.burst_totals();
-                let _ = writeln!(out, "The async tool orchestrator's targets:");
+                let _ = writeln!(out, "The published tool-execution benchmarks' targets:");
                 let _ = writeln!(
                     out,
                     "  recovery < 2 s: {worst:.3} s, {}",

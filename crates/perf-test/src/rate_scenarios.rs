@@ -252,7 +252,7 @@ pub enum ScenarioError {
 }
 
 impl Scenario {
-    /// The async tool orchestrator's token-bucket test, "1000 requests with a 100/s limit": a token
+    /// The published tool-execution benchmarks' token-bucket test, "1000 requests with a 100/s limit": a token
     /// bucket at 100/s with burst 1, saturated by 4 clients for the 10 s that 1000
     /// permits take.
     pub fn token_bucket_100_per_s() -> Scenario {
@@ -268,7 +268,7 @@ impl Scenario {
         }
     }
 
-    /// The async tool orchestrator's sliding-window test, "sustained 500 requests/s": a
+    /// The published tool-execution benchmarks' sliding-window test, "sustained 500 requests/s": a
     /// sliding log of 500 per second, saturated by 4 clients, for `duration`.
     pub fn sliding_window_500_per_s(duration: Duration) -> Scenario {
         Scenario {

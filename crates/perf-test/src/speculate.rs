@@ -47,7 +47,7 @@ use tokio::sync::oneshot;
 
 use crate::{Console, PerfError, in_range, metric, percentile, positive, write_json_noted};
 
-/// The async tool orchestrator's published speculation figures, shown beside ours.
+/// The published speculative-execution baseline, shown beside ours.
 pub mod reference {
     /// Speculation hit rate.
     pub const HIT_RATE: f64 = 0.732;

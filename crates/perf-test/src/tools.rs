@@ -1,4 +1,4 @@
-//! `perf-test tools`: parallel tool execution as the async tool orchestrator measures
+//! `perf-test tools`: parallel tool execution as the published tool-execution benchmarks measure
 //! it, on the pool: N simulated tool calls
 //! of a fixed duration run one after another (one worker) and all at once (N workers);
 //! speedup = sequential / parallel, efficiency = sequential / (parallel × N), and the
@@ -207,7 +207,7 @@ pub fn run(options: &ToolsOptions, console: &mut dyn Console) -> Result<Vec<Tool
     Ok(rows)
 }
 
-/// Renders the parallel-tools table (the async tool orchestrator's columns).
+/// Renders the parallel-tools table (the published tool-execution benchmarks' columns).
 pub fn tools_markdown(rows: &[ToolsRow]) -> String {
     let mut out = String::new();
     out.push_str("| parallel tools | tool time | sequential | parallel | speedup | efficiency | peak RSS | memory per tool |\n");

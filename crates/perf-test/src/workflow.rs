@@ -1,4 +1,4 @@
-//! `perf-test`'s macro load test (as the Rust workflow scheduler's perf-test runs it): N
+//! `perf-test`'s macro load test (as the published workflow load test runs it): N
 //! workflows of M tasks each, every workflow a DAG planned by the planner and executed by
 //! the scheduler's pool, submitted as fast as possible and measured until every task has
 //! ended.
@@ -39,7 +39,7 @@ use orchbench::planner::{Dag, Plan};
 use orchbench::scheduler::{Outcome, Pool, PoolConfig, Task};
 use orchbench::workload;
 
-/// The built-in configurations: the Rust workflow scheduler's five, with a pool size each.
+/// The built-in configurations: the published workflow load test's five, with a pool size each.
 pub const BUILTIN_CONFIGS: &[(&str, &str)] = &[
     ("quick", include_str!("../../../perf-configs/quick.toml")),
     (
@@ -79,7 +79,7 @@ impl Executor {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Shape {
-    /// M independent tasks (the Rust workflow scheduler's workflows).
+    /// M independent tasks (the published workflow load test's workflows).
     Fanout,
     /// M tasks one after another.
     Chain,
@@ -612,7 +612,7 @@ pub async fn run(
             .map_err(|e| PerfError::Usage(format!("--workers: {e}")))?,
     );
     // The initial RSS is the scheduler's, running idle before any workflow arrives (as the
-    // Rust workflow scheduler measures its scheduler process): let the workers start and
+    // published workflow load test measures its scheduler process): let the workers start and
     // park first.
     tokio::time::sleep(Duration::from_millis(20)).await;
     let monitor = ResourceMonitor::start(MonitorConfig {
@@ -827,7 +827,7 @@ impl RunReport {
         }
     }
 
-    /// The summary, in the Rust workflow scheduler's layout with the percentiles added.
+    /// The summary, in the published workflow load test's layout with the percentiles added.
     pub fn text(&self) -> String {
         let c = &self.config;
         let r = &self.resources;

@@ -1,4 +1,4 @@
-//! The `perf-test` binary end to end: the research orchestrator's model table exactly, JSON
+//! The `perf-test` binary end to end: the published queueing study's model table exactly, JSON
 //! and SVG files written, and bad arguments rejected with exit code 2 and a message naming
 //! the flag.
 
@@ -233,7 +233,7 @@ fn tools_writes_the_gate_report_the_tool_rules_apply_to() {
     }
 }
 
-/// `perf-test ratelimit` runs the async tool orchestrator's scenarios (here on the exact
+/// `perf-test ratelimit` runs the published tool-execution benchmarks' scenarios (here on the exact
 /// virtual clock) and reports each limiter's accuracy for the gate; bad arguments are exit
 /// 2.
 #[test]
@@ -986,7 +986,7 @@ fn http_get(addr: &str, path: &str) -> Option<String> {
     Some(out)
 }
 
-/// `--metrics-addr` serves the async tool orchestrator's metric names while the run lasts,
+/// `--metrics-addr` serves the published tool-execution benchmarks' metric names while the run lasts,
 /// with counts that grow as tasks end, and stops serving when the run is over.
 #[test]
 fn the_metrics_endpoint_serves_live_figures_during_a_run() {

@@ -78,7 +78,7 @@ pub struct PoolConfig {
     /// Grow and shrink between bounds; `None` keeps `workers` fixed.
     pub adaptive: Option<Adaptive>,
     /// A simulated dispatch (network) delay between a worker taking a task and the task
-    /// starting, as in the research orchestrator's distributed benchmark.
+    /// starting, as in the published queueing study's distributed benchmark.
     pub dispatch_delay: Duration,
     /// With a dispatch delay: tasks each worker takes ahead while it runs one, so the
     /// delay overlaps execution instead of adding to it. Ignored without a delay.
