@@ -37,8 +37,9 @@ use std::task::{Context, Poll, Waker};
 
 use bench_gate::Results;
 use bench_gate::Source;
-use bench_gate::decide::{Decision, decide, scaled};
+use bench_gate::decide::{decide, scaled};
 use bench_gate::thresholds::Policy;
+use bench_gate::verdict::Decision;
 use gungraun::{library_benchmark, library_benchmark_group, main};
 use orchbench::events::{Event, EventBus, EventKind, MemoryBus, MemoryConfig, MemorySubscription};
 use orchbench::planner::stages::{Ranked, Topology};

@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::GateError;
-use crate::decide::{Decision, Verdict, decide};
+use crate::decide::decide;
 use crate::model::{Results, Source};
 use crate::thresholds::Policy;
+use crate::verdict::{Decision, Verdict};
 
 /// Noise bands by benchmark id, as written by `bench-gate calibrate --save`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

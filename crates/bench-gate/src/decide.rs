@@ -13,108 +13,13 @@
 //! - A source whose environment differs where it matters (instruction counts across
 //!   rustc or valgrind versions) is `incomparable`, not judged.
 
-use std::collections::BTreeSet;
-
-use serde::Serialize;
+use std::collections::BTreeMap;
 
 use crate::GateError;
-use crate::model::{Direction, Entry, Results, Source, Unit};
+use crate::model::{Direction, Entry, Results, Source};
 use crate::stats::{holm, mann_whitney_greater};
 use crate::thresholds::{Bound, Policy};
-
-/// The verdict on one benchmark, worst first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    /// Beyond the critical level (and significant, for wall time): fails the gate.
-    Critical,
-    /// Beyond the warning level.
-    Warning,
-    /// Not comparable with the baseline (environment differs where it matters).
-    Incomparable,
-    /// In the baseline, absent from the run.
-    Missing,
-    /// In the run, absent from the baseline.
-    New,
-    /// No change seen, but the run could not have seen one of the size it was asked
-    /// to see (its minimum detectable effect is above the target): measure longer.
-    Inconclusive,
-    /// Better than the baseline beyond the warning level (and significant).
-    Improved,
-    /// Within the levels, or not significant.
-    Unchanged,
-}
-
-impl Verdict {
-    /// The lowercase name used in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Verdict::Critical => "critical",
-            Verdict::Warning => "warning",
-            Verdict::Incomparable => "incomparable",
-            Verdict::Missing => "missing",
-            Verdict::New => "new",
-            Verdict::Inconclusive => "inconclusive",
-            Verdict::Improved => "improved",
-            Verdict::Unchanged => "unchanged",
-        }
-    }
-}
-
-/// One benchmark's comparison and verdict.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Comparison {
-    /// The benchmark id.
-    pub id: String,
-    /// Its source.
-    pub source: Source,
-    /// The unit of `current` and `baseline`.
-    pub unit: Unit,
-    /// Which way is better.
-    pub direction: Direction,
-    /// The verdict.
-    pub verdict: Verdict,
-    /// This run's value.
-    pub current: Option<f64>,
-    /// The baseline's value.
-    pub baseline: Option<f64>,
-    /// current / baseline − 1 (signed, as measured).
-    pub change: Option<f64>,
-    /// This run's confidence interval.
-    pub ci: Option<[f64; 2]>,
-    /// The Holm-adjusted one-sided p-value of the change's direction (wall time).
-    pub p_value: Option<f64>,
-    /// The relative warning and critical levels applied (after the noise floor).
-    pub levels: Option<[f64; 2]>,
-    /// The rule that set the levels, if any.
-    pub rule: Option<String>,
-    /// Why: which bound was crossed, or why nothing was judged.
-    pub reason: String,
-    /// The minimum detectable effect (`bench-gate ab`): the relative regression this
-    /// run would have called critical with 80 % probability at its noise.
-    pub mde: Option<f64>,
-    /// What the paired rounds showed (`bench-gate ab` only).
-    pub paired: Option<crate::paired::PairedStats>,
-}
-
-/// A run's verdicts and what they add up to.
-#[derive(Clone, Debug, Serialize)]
-pub struct Decision {
-    /// One per benchmark, worst first, then by id.
-    pub comparisons: Vec<Comparison>,
-    /// Benchmarks actually judged (against a baseline or an absolute bound).
-    pub judged: usize,
-}
-
-impl Decision {
-    /// The number of benchmarks with `verdict`.
-    pub fn count(&self, verdict: Verdict) -> usize {
-        self.comparisons
-            .iter()
-            .filter(|c| c.verdict == verdict)
-            .count()
-    }
-}
+use crate::verdict::{Comparison, Decision, Verdict};
 
 /// The regression in the bad direction: +0.1 = 10 % worse.
 fn regression(direction: Direction, current: f64, baseline: f64) -> f64 {
@@ -124,45 +29,53 @@ fn regression(direction: Direction, current: f64, baseline: f64) -> f64 {
     }
 }
 
+/// What the absolute bounds of a benchmark's levels say about its value alone.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Absolute {
+    /// The worst verdict they give (`Unchanged` when none is crossed).
+    pub verdict: Verdict,
+    /// Which bound was crossed.
+    pub reason: String,
+    /// Whether the benchmark has any absolute bound (it is then judged on every run).
+    pub any: bool,
+    /// The rule that set the benchmark's levels.
+    pub rule: Option<String>,
+}
+
 /// The absolute bounds of `entry`'s levels, checked on its value alone (no baseline
-/// needed): the worst verdict they give (`Unchanged` when none is crossed), why,
-/// whether it has any absolute bound, and the rule that set its levels.
-pub fn absolute_verdict(
-    entry: &Entry,
-    policy: &Policy,
-) -> Result<(Verdict, String, bool, Option<String>), GateError> {
+/// needed).
+pub fn absolute_verdict(entry: &Entry, policy: &Policy) -> Result<Absolute, GateError> {
     let id = &entry.id;
     let (levels, rule) = policy.levels_for(id, entry.source);
-    let mut verdict = Verdict::Unchanged;
-    let mut reason = String::new();
-    let mut has_absolute = false;
+    let mut found = Absolute {
+        verdict: Verdict::Unchanged,
+        reason: String::new(),
+        any: false,
+        rule: rule.map(str::to_owned),
+    };
     for (level, bounds) in [
         (Verdict::Critical, &levels.critical),
         (Verdict::Warning, &levels.warning),
     ] {
-        for bound in bounds
-            .iter()
-            .filter(|b| matches!(b, Bound::Absolute { .. }))
-        {
-            has_absolute = true;
+        for bound in bounds {
+            let Bound::Absolute { value, unit } = bound else {
+                continue;
+            };
+            found.any = true;
             let crossed = bound
                 .crossed(entry, None)
                 .map_err(|e| GateError::Thresholds {
                     path: policy.path.clone(),
                     detail: format!("{}: benchmark {id:?}: {e}", rule.unwrap_or("defaults")),
                 })?;
-            if verdict > level && crossed {
-                verdict = level;
-                let Bound::Absolute { value, unit } = bound else {
-                    unreachable!()
-                };
+            if found.verdict > level && crossed {
                 let shown = unit.map_or(format!("{value}"), |u| u.format(*value));
-                let side = if entry.direction == Direction::LowerIsBetter {
-                    "above"
-                } else {
-                    "below"
+                let side = match entry.direction {
+                    Direction::LowerIsBetter => "above",
+                    Direction::HigherIsBetter => "below",
                 };
-                reason = format!(
+                found.verdict = level;
+                found.reason = format!(
                     "{} {side} the absolute {} bound {shown}",
                     entry.unit.format(entry.value),
                     level.name()
@@ -170,7 +83,147 @@ pub fn absolute_verdict(
             }
         }
     }
-    Ok((verdict, reason, has_absolute, rule.map(str::to_owned)))
+    Ok(found)
+}
+
+/// The Holm-adjusted one-sided p-values (worse, better) of every wall-time benchmark
+/// with at least three samples on both sides, by id.
+fn wall_time_p_values<'a>(
+    current: &'a Results,
+    base: &Results,
+    incomparable: &[(Source, String)],
+) -> BTreeMap<&'a str, (f64, f64)> {
+    let (mut ids, mut worse, mut better) = (Vec::new(), Vec::new(), Vec::new());
+    for (id, c) in current {
+        let Some(b) = base.get(id) else { continue };
+        if c.source != Source::WallTime
+            || b.source != c.source
+            || c.samples.len() < 3
+            || b.samples.len() < 3
+            || incomparable.iter().any(|(s, _)| *s == c.source)
+        {
+            continue;
+        }
+        let (high, low) = match c.direction {
+            Direction::LowerIsBetter => (&c.samples, &b.samples),
+            Direction::HigherIsBetter => (&b.samples, &c.samples),
+        };
+        worse.push(mann_whitney_greater(low, high));
+        better.push(mann_whitney_greater(high, low));
+        ids.push(id.as_str());
+    }
+    let (worse, better) = (holm(&worse), holm(&better));
+    ids.into_iter().zip(worse.into_iter().zip(better)).collect()
+}
+
+/// The relative warning and critical levels of `entry` against `base`, never tighter
+/// than the calibrated noise band: a warning needs a change beyond anything the A/A
+/// runs showed, a critical one `noise_margin` times that (the band is the largest of a
+/// few A/A changes; a later run can exceed it by chance, rarely by half again).
+fn relative_levels(entry: &Entry, base: &Entry, policy: &Policy) -> (Option<f64>, Option<f64>) {
+    let (levels, _) = policy.levels_for(&entry.id, entry.source);
+    let noise = base.noise.unwrap_or(0.0).max(entry.noise.unwrap_or(0.0));
+    let warn = levels.relative_warning().map(|w| w.max(noise));
+    let crit = levels
+        .relative_critical()
+        .map(|c| c.max(noise * policy.noise_margin));
+    (warn, crit)
+}
+
+/// The verdict of `entry` against a comparable `base` and why, in order of precedence:
+/// critical, warning, improved (each beyond its level and significant), unchanged.
+/// Fills `c`'s levels and p-value. `p` is (worse, better), `None` for exact sources
+/// (instruction counts) or no samples, where the change itself is the evidence.
+fn relative_verdict(
+    entry: &Entry,
+    base: &Entry,
+    p: Option<(f64, f64)>,
+    policy: &Policy,
+    c: &mut Comparison,
+) -> (Verdict, String) {
+    let (warn, crit) = relative_levels(entry, base, policy);
+    c.levels = match (warn, crit) {
+        (Some(w), Some(c)) => Some([w, c]),
+        (Some(w), None) => Some([w, f64::INFINITY]),
+        (None, Some(c)) => Some([c, c]),
+        (None, None) => None,
+    };
+    let r = regression(entry.direction, entry.value, base.value);
+    c.p_value = p.map(|(worse, better)| if r >= 0.0 { worse } else { better });
+    let (worse, better) = p.map_or((true, true), |(w, b)| {
+        (w <= policy.alpha, b <= policy.alpha)
+    });
+    let beyond = |level: Option<f64>, x: f64| level.filter(|l| x > *l);
+    let found = [
+        (Verdict::Critical, beyond(crit, r).filter(|_| worse)),
+        (Verdict::Warning, beyond(warn, r).filter(|_| worse)),
+        (Verdict::Improved, beyond(warn, -r).filter(|_| better)),
+    ]
+    .into_iter()
+    .find_map(|(v, level)| level.map(|l| (v, l)));
+    let p_note = c
+        .p_value
+        .map(|p| format!(", p = {p:.2e}"))
+        .unwrap_or_default();
+    match found {
+        Some((v, level)) => {
+            let what = if v == Verdict::Improved {
+                "better"
+            } else {
+                "worse"
+            };
+            let (r, level) = (r.abs() * 100.0, level * 100.0);
+            (
+                v,
+                format!("{r:.2} % {what}, beyond the {level:.2} % level{p_note}"),
+            )
+        }
+        None => match (warn, c.p_value) {
+            (Some(w), Some(p)) if r.abs() > w => (
+                Verdict::Unchanged,
+                format!(
+                    "{:.2} % change, not significant (p = {p:.2e} > α = {})",
+                    r * 100.0,
+                    policy.alpha
+                ),
+            ),
+            _ => (Verdict::Unchanged, "within the levels".into()),
+        },
+    }
+}
+
+/// One benchmark of the run: its comparison, and whether it was judged (against a
+/// comparable baseline or an absolute bound).
+fn judge(
+    entry: &Entry,
+    base: Option<&Entry>,
+    p: Option<(f64, f64)>,
+    policy: &Policy,
+    incomparable: &[(Source, String)],
+) -> Result<(Comparison, bool), GateError> {
+    let absolute = absolute_verdict(entry, policy)?;
+    let mut c = Comparison::of(entry);
+    c.rule = absolute.rule.clone();
+    let base = base.filter(|b| b.source == entry.source);
+    if let Some(b) = base {
+        c.baseline = Some(b.value);
+        c.change = Some(entry.value / b.value - 1.0);
+    }
+    let why_incomparable = incomparable.iter().find(|(s, _)| *s == entry.source);
+    let relative = match (base, why_incomparable) {
+        (None, _) => (Verdict::New, "not in the baseline".to_owned()),
+        (Some(_), Some((_, why))) => (Verdict::Incomparable, why.clone()),
+        (Some(b), None) => relative_verdict(entry, b, p, policy, &mut c),
+    };
+    // The worse of the two verdicts wins; on a tie, the absolute bound's reason, unless
+    // nothing was crossed.
+    (c.verdict, c.reason) = if relative.0 < absolute.verdict || relative.0 == Verdict::Unchanged {
+        relative
+    } else {
+        (absolute.verdict, absolute.reason)
+    };
+    let judged = absolute.any || (base.is_some() && why_incomparable.is_none());
+    Ok((c, judged))
 }
 
 /// Decides every benchmark. `incomparable` lists the sources whose environment differs
@@ -183,188 +236,23 @@ pub fn decide(
 ) -> Result<Decision, GateError> {
     let empty = Results::new();
     let base = baseline.unwrap_or(&empty);
-    let ids: BTreeSet<&String> = current.keys().chain(base.keys()).collect();
-
-    // Pass 1: raw p-values of every wall-time pair that has samples on both sides.
-    let mut reg_p = Vec::new();
-    let mut imp_p = Vec::new();
-    let mut tested: Vec<&str> = Vec::new();
-    for id in &ids {
-        if let (Some(c), Some(b)) = (current.get(*id), base.get(*id))
-            && c.source == Source::WallTime
-            && b.source == c.source
-            && c.samples.len() >= 3
-            && b.samples.len() >= 3
-            && !incomparable.iter().any(|(s, _)| *s == c.source)
-        {
-            let (worse, better) = match c.direction {
-                Direction::LowerIsBetter => (
-                    mann_whitney_greater(&b.samples, &c.samples),
-                    mann_whitney_greater(&c.samples, &b.samples),
-                ),
-                Direction::HigherIsBetter => (
-                    mann_whitney_greater(&c.samples, &b.samples),
-                    mann_whitney_greater(&b.samples, &c.samples),
-                ),
-            };
-            reg_p.push(worse);
-            imp_p.push(better);
-            tested.push(id.as_str());
-        }
-    }
-    let reg_adj = holm(&reg_p);
-    let imp_adj = holm(&imp_p);
-    let adjusted = |id: &str| {
-        tested
-            .iter()
-            .position(|t| *t == id)
-            .map(|i| (reg_adj[i], imp_adj[i]))
-    };
-
-    // Pass 2: verdicts.
-    let mut comparisons = Vec::with_capacity(ids.len());
+    let p_values = wall_time_p_values(current, base, incomparable);
+    let mut comparisons = Vec::with_capacity(current.len() + base.len());
     let mut judged = 0;
-    for id in ids {
-        let Some(entry) = current.get(id) else {
-            let b = &base[id];
-            comparisons.push(Comparison {
-                id: id.clone(),
-                source: b.source,
-                unit: b.unit,
-                direction: b.direction,
-                verdict: Verdict::Missing,
-                current: None,
-                baseline: Some(b.value),
-                change: None,
-                ci: None,
-                p_value: None,
-                levels: None,
-                rule: None,
-                reason: "in the baseline, not in this run".into(),
-                mde: None,
-                paired: None,
-            });
-            continue;
-        };
-        let (levels, rule) = policy.levels_for(id, entry.source);
-        // Absolute bounds: on every run.
-        let (verdict, reason, has_absolute, _) = absolute_verdict(entry, policy)?;
-
-        let mut comparison = Comparison {
-            id: id.clone(),
-            source: entry.source,
-            unit: entry.unit,
-            direction: entry.direction,
-            verdict,
-            current: Some(entry.value),
-            baseline: None,
-            change: None,
-            ci: entry.ci,
-            p_value: None,
-            levels: None,
-            rule: rule.map(str::to_owned),
-            reason,
-            mde: None,
-            paired: None,
-        };
-        let b = base.get(id).filter(|b| b.source == entry.source);
-        let Some(b) = b else {
-            if has_absolute {
-                judged += 1;
-            }
-            if comparison.verdict == Verdict::Unchanged {
-                comparison.verdict = Verdict::New;
-                comparison.reason = "not in the baseline".into();
-            }
-            comparisons.push(comparison);
-            continue;
-        };
-        comparison.baseline = Some(b.value);
-        comparison.change = Some(entry.value / b.value - 1.0);
-        if let Some((_, why)) = incomparable.iter().find(|(s, _)| *s == entry.source) {
-            if has_absolute {
-                judged += 1;
-            }
-            if comparison.verdict == Verdict::Unchanged {
-                comparison.verdict = Verdict::Incomparable;
-                comparison.reason = why.clone();
-            }
-            comparisons.push(comparison);
-            continue;
-        }
-        judged += 1;
-
-        // Relative levels, never tighter than the calibrated noise band: a warning needs
-        // a change beyond anything the A/A runs showed, a critical one `noise_margin`
-        // times that (the band is the largest of a few A/A changes; a later run can
-        // exceed it by chance, rarely by half again).
-        let noise = b.noise.unwrap_or(0.0).max(entry.noise.unwrap_or(0.0));
-        let warn = levels.relative_warning().map(|w| w.max(noise));
-        let crit = levels
-            .relative_critical()
-            .map(|c| c.max(noise * policy.noise_margin));
-        comparison.levels = match (warn, crit) {
-            (Some(w), Some(c)) => Some([w, c]),
-            (Some(w), None) => Some([w, f64::INFINITY]),
-            (None, Some(c)) => Some([c, c]),
-            (None, None) => None,
-        };
-        let r = regression(entry.direction, entry.value, b.value);
-        let (significant_worse, significant_better) = match adjusted(id) {
-            Some((pw, pb)) => {
-                comparison.p_value = Some(if r >= 0.0 { pw } else { pb });
-                (pw <= policy.alpha, pb <= policy.alpha)
-            }
-            // Exact sources (instruction counts), or no samples: the change is the evidence.
-            None => (true, true),
-        };
-        let relative = if crit.is_some_and(|c| r > c) && significant_worse {
-            Some((Verdict::Critical, crit.unwrap_or_default()))
-        } else if warn.is_some_and(|w| r > w) && significant_worse {
-            Some((Verdict::Warning, warn.unwrap_or_default()))
-        } else if warn.is_some_and(|w| -r > w) && significant_better {
-            Some((Verdict::Improved, warn.unwrap_or_default()))
-        } else {
-            None
-        };
-        match relative {
-            Some((v, level)) if v < comparison.verdict => {
-                comparison.verdict = v;
-                let what = if v == Verdict::Improved {
-                    "better"
-                } else {
-                    "worse"
-                };
-                comparison.reason = format!(
-                    "{:.2} % {what}, beyond the {:.2} % level",
-                    r.abs() * 100.0,
-                    level * 100.0
-                );
-                if let Some(p) = comparison.p_value {
-                    comparison.reason += &format!(", p = {p:.2e}");
-                }
-            }
-            _ if comparison.verdict == Verdict::Unchanged => {
-                comparison.reason = match (warn, comparison.p_value) {
-                    (Some(w), Some(p)) if r.abs() > w => {
-                        format!(
-                            "{:.2} % change, not significant (p = {p:.2e} > α = {})",
-                            r * 100.0,
-                            policy.alpha
-                        )
-                    }
-                    _ => "within the levels".into(),
-                };
-            }
-            _ => {}
-        }
-        comparisons.push(comparison);
+    for (id, entry) in current {
+        let p = p_values.get(id.as_str()).copied();
+        let (c, counted) = judge(entry, base.get(id), p, policy, incomparable)?;
+        judged += usize::from(counted);
+        comparisons.push(c);
     }
-    comparisons.sort_by(|a, b| a.verdict.cmp(&b.verdict).then_with(|| a.id.cmp(&b.id)));
-    Ok(Decision {
-        comparisons,
-        judged,
-    })
+    for (id, b) in base.iter().filter(|(id, _)| !current.contains_key(*id)) {
+        let mut c = Comparison::new(id, b.source, b.unit, b.direction);
+        c.verdict = Verdict::Missing;
+        c.baseline = Some(b.value);
+        c.reason = "in the baseline, not in this run".into();
+        comparisons.push(c);
+    }
+    Ok(Decision::sorted(comparisons, judged))
 }
 
 /// Scales every wall-time sample and value of `results` by `factor` (a synthetic

@@ -43,6 +43,7 @@ pub mod report;
 pub mod stats;
 pub mod synthetic;
 pub mod thresholds;
+pub mod verdict;
 
 use std::path::PathBuf;
 
@@ -51,8 +52,9 @@ pub use command::{
     CalibrateOptions, CalibrateOutcome, CheckOptions, CheckOutcome, Exit, Exports, Inputs, Reports,
     SaveOptions, SaveOutcome, calibrate_runs, check, save_baseline,
 };
-pub use decide::{Comparison, Verdict, decide};
+pub use decide::decide;
 pub use model::{Direction, Entry, Results, Source, Unit};
+pub use verdict::{Comparison, Verdict};
 
 /// Why the gate could not judge (exit code 2).
 #[derive(Debug, thiserror::Error)]

@@ -28,13 +28,12 @@
 //! - Absolute bounds of the policy's rules are checked on the head's value, as in `check`,
 //!   when the values were measured alone (not in shared-CPU pairs).
 
-use serde::Serialize;
-
 use crate::GateError;
-use crate::decide::{Comparison, Decision, Verdict, absolute_verdict};
+use crate::decide::absolute_verdict;
 use crate::model::{Direction, Entry, Source, Unit};
 use crate::stats::{benjamini_hochberg, holm, t_quantile, t_sf};
 use crate::thresholds::{PairedLevels, Policy};
+use crate::verdict::{Comparison, Decision, PairedStats, Verdict};
 
 /// The fewest paired rounds a verdict needs.
 pub const MIN_ROUNDS: usize = 3;
@@ -57,26 +56,6 @@ pub struct Rounds {
     /// The head's value per round.
     pub head: Vec<Option<f64>>,
     /// How the rounds were measured (`lockstep, CPU 1`, `process rounds, shared CPU`).
-    pub measured: String,
-}
-
-/// What the paired rounds showed for one benchmark.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct PairedStats {
-    /// Rounds with a value on both sides.
-    pub rounds: usize,
-    /// The 95 % interval of the relative change (head / base − 1), not adjusted for
-    /// multiplicity.
-    pub change_ci: [f64; 2],
-    /// The smallest and largest per-round change.
-    pub spread: [f64; 2],
-    /// When the per-round changes split into two groups: both groups.
-    pub bimodal: Option<String>,
-    /// The base's value in each paired round, in round order.
-    pub base_rounds: Vec<f64>,
-    /// The head's value in each paired round, in round order.
-    pub head_rounds: Vec<f64>,
-    /// How the rounds were measured.
     pub measured: String,
 }
 
@@ -300,21 +279,119 @@ pub struct Judging {
     pub target_mde: Option<f64>,
 }
 
+/// One benchmark's location, standard error and degrees of freedom of its per-round
+/// log-ratios (see [`mean_se`]).
+struct Judged {
+    mean: f64,
+    se: f64,
+    df: f64,
+}
+
+/// The suite's adjusted p-values, one per judged benchmark in order: beyond the critical
+/// level (Holm), beyond the warning level and better than it (Benjamini–Hochberg).
+fn adjust(judged: &[&Judged], levels: &PairedLevels) -> Vec<Adjusted> {
+    let (crit, warn) = ((1.0 + levels.critical).ln(), (1.0 + levels.warning).ln());
+    let p = |f: &dyn Fn(&Judged) -> f64| judged.iter().map(|j| f(j)).collect::<Vec<_>>();
+    let critical = holm(&p(&|j| p_beyond(j.mean, j.se, j.df, crit)));
+    let warning = benjamini_hochberg(&p(&|j| p_beyond(j.mean, j.se, j.df, warn)));
+    let better = benjamini_hochberg(&p(&|j| p_beyond(-j.mean, j.se, j.df, warn)));
+    (0..judged.len())
+        .map(|k| Adjusted {
+            critical: critical[k],
+            warning: warning[k],
+            better: better[k],
+        })
+        .collect()
+}
+
+/// The comparison of `r` before any paired judgement: the sides' medians, the paired
+/// levels, and the policy's absolute bounds checked on the head's value when
+/// `absolute`. Also says whether it has an absolute bound.
+fn start(r: &Rounds, policy: &Policy, absolute: bool) -> Result<(Comparison, bool), GateError> {
+    let mut c = Comparison::new(&r.id, Source::WallTime, r.unit, r.direction);
+    let values = |v: &[Option<f64>]| v.iter().flatten().copied().collect::<Vec<_>>();
+    let (base, head) = (values(&r.base), values(&r.head));
+    c.current = (!head.is_empty()).then(|| median(&head));
+    c.baseline = (!base.is_empty()).then(|| median(&base));
+    c.levels = Some([policy.paired.warning, policy.paired.critical]);
+    let Some(value) = c.current.filter(|_| absolute) else {
+        return Ok((c, false));
+    };
+    let entry = Entry {
+        id: r.id.clone(),
+        source: Source::WallTime,
+        unit: r.unit,
+        direction: r.direction,
+        value,
+        ci: None,
+        samples: Vec::new(),
+        noise: None,
+        extra: Default::default(),
+    };
+    let found = absolute_verdict(&entry, policy)?;
+    c.rule = found.rule;
+    if found.verdict < Verdict::Unchanged {
+        (c.verdict, c.reason) = (found.verdict, found.reason);
+    }
+    Ok((c, found.any))
+}
+
+/// Why a benchmark with too few paired rounds has no paired verdict.
+fn unjudged(r: &Rounds, paired: usize) -> (Verdict, String) {
+    let has = |v: &[Option<f64>]| v.iter().any(Option::is_some);
+    match (has(&r.base), has(&r.head)) {
+        (false, true) => (Verdict::New, "not on the base side".into()),
+        (true, false) => (Verdict::Missing, "not on the head side".into()),
+        _ => (
+            Verdict::Incomparable,
+            format!("{paired} paired round(s): a verdict needs {MIN_ROUNDS}"),
+        ),
+    }
+}
+
+/// The paired statistics of `r` as reported: changes are head / base − 1, signed as
+/// measured.
+fn paired_stats(r: &Rounds, j: &Judged) -> PairedStats {
+    let (d, base_rounds, head_rounds) = log_ratios(r);
+    let measured = |x: f64| match r.direction {
+        Direction::LowerIsBetter => x.exp() - 1.0,
+        Direction::HigherIsBetter => (-x).exp() - 1.0,
+    };
+    let half = t_quantile(0.975, j.df) * j.se;
+    let mut change_ci = [measured(j.mean - half), measured(j.mean + half)];
+    change_ci.sort_by(f64::total_cmp);
+    let per_round: Vec<f64> = d.iter().map(|&x| measured(x)).collect();
+    let spread = [
+        per_round.iter().copied().fold(f64::INFINITY, f64::min),
+        per_round.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    ];
+    // Two speeds in the per-round ratios: the pairs themselves split into two groups.
+    let ratios: Vec<f64> = per_round.iter().map(|r| 1.0 + r).collect();
+    let pct = |x: f64| (x - 1.0) * 100.0;
+    let bimodal = two_speeds(&ratios).map(|(a, b, x, y)| {
+        let (a, b, x, y) = (pct(a), pct(b), pct(x), pct(y));
+        format!(
+            "the per-round changes split into two groups: {a:+.2} % to {b:+.2} % and {x:+.2} % to {y:+.2} %"
+        )
+    });
+    PairedStats {
+        rounds: d.len(),
+        change_ci,
+        spread,
+        bimodal,
+        base_rounds,
+        head_rounds,
+        measured: r.measured.clone(),
+    }
+}
+
 /// The paired verdicts for every benchmark in `rounds`, judged as `judging` says.
 pub fn decide_paired(
     rounds: &[Rounds],
     policy: &Policy,
     judging: Judging,
 ) -> Result<Decision, GateError> {
-    let absolute = judging.absolute;
     let levels = &policy.paired;
-    let (crit, warn) = ((1.0 + levels.critical).ln(), (1.0 + levels.warning).ln());
-    // Pass 1: the statistics of every benchmark with enough rounds.
-    struct Judged {
-        mean: f64,
-        se: f64,
-        df: f64,
-    }
     let stats: Vec<Option<Judged>> = rounds
         .iter()
         .map(|r| {
@@ -326,150 +403,42 @@ pub fn decide_paired(
         })
         .collect();
     let judged: Vec<&Judged> = stats.iter().flatten().collect();
-    let m = judged.len().max(1) as f64;
-    let crit_adj = holm(
-        &judged
-            .iter()
-            .map(|j| p_beyond(j.mean, j.se, j.df, crit))
-            .collect::<Vec<_>>(),
-    );
-    let warn_adj = benjamini_hochberg(
-        &judged
-            .iter()
-            .map(|j| p_beyond(j.mean, j.se, j.df, warn))
-            .collect::<Vec<_>>(),
-    );
-    let better_adj = benjamini_hochberg(
-        &judged
-            .iter()
-            .map(|j| p_beyond(-j.mean, j.se, j.df, warn))
-            .collect::<Vec<_>>(),
-    );
-
-    // Pass 2: verdicts, in the input's order, then sorted worst first.
+    let suite = judged.len().max(1) as f64;
+    let mut adjusted = adjust(&judged, levels).into_iter();
     let mut comparisons = Vec::with_capacity(rounds.len());
     let mut judged_count = 0;
-    let mut k = 0;
     for (r, s) in rounds.iter().zip(&stats) {
-        let (d, base, head) = log_ratios(r);
-        let side_values = |v: &[Option<f64>]| v.iter().flatten().copied().collect::<Vec<_>>();
-        let (all_base, all_head) = (side_values(&r.base), side_values(&r.head));
-        let mut c = Comparison {
-            id: r.id.clone(),
-            source: Source::WallTime,
-            unit: r.unit,
-            direction: r.direction,
-            verdict: Verdict::Unchanged,
-            current: (!all_head.is_empty()).then(|| median(&all_head)),
-            baseline: (!all_base.is_empty()).then(|| median(&all_base)),
-            change: None,
-            ci: None,
-            p_value: None,
-            levels: Some([levels.warning, levels.critical]),
-            rule: None,
-            reason: String::new(),
-            mde: None,
-            paired: None,
-        };
-        // Absolute bounds, on the head's value.
-        let mut has_absolute = false;
-        if let Some(value) = c.current.filter(|_| absolute) {
-            let entry = Entry {
-                id: r.id.clone(),
-                source: Source::WallTime,
-                unit: r.unit,
-                direction: r.direction,
-                value,
-                ci: None,
-                samples: Vec::new(),
-                noise: None,
-                extra: Default::default(),
-            };
-            let (verdict, reason, any, rule) = absolute_verdict(&entry, policy)?;
-            has_absolute = any;
-            c.rule = rule;
-            if verdict < Verdict::Unchanged {
-                c.verdict = verdict;
-                c.reason = reason;
-            }
-        }
+        let (mut c, has_absolute) = start(r, policy, judging.absolute)?;
         let Some(j) = s else {
-            if has_absolute {
-                judged_count += 1;
-            }
+            judged_count += usize::from(has_absolute);
             if c.verdict == Verdict::Unchanged {
-                (c.verdict, c.reason) = match (all_base.is_empty(), all_head.is_empty()) {
-                    (true, false) => (Verdict::New, "not on the base side".into()),
-                    (false, true) => (Verdict::Missing, "not on the head side".into()),
-                    _ => (
-                        Verdict::Incomparable,
-                        format!("{} paired round(s): a verdict needs {MIN_ROUNDS}", d.len()),
-                    ),
-                };
+                (c.verdict, c.reason) = unjudged(r, log_ratios(r).0.len());
             }
             comparisons.push(c);
             continue;
         };
         judged_count += 1;
-        let (ca, wa, ba) = (crit_adj[k], warn_adj[k], better_adj[k]);
-        k += 1;
-        let sign = |x: f64| match r.direction {
-            Direction::LowerIsBetter => x,
-            Direction::HigherIsBetter => -x,
-        };
-        // Reported changes are head / base − 1, signed as measured.
-        let measured = |x: f64| sign(x).exp() - 1.0;
-        let half = t_quantile(0.975, j.df) * j.se;
-        let mut ci = [measured(j.mean - half), measured(j.mean + half)];
-        ci.sort_by(f64::total_cmp);
-        let mde = mde_of(j.se, j.df, m, levels);
-        let per_round: Vec<f64> = d.iter().map(|&x| measured(x)).collect();
-        let spread = [
-            per_round.iter().copied().fold(f64::INFINITY, f64::min),
-            per_round.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-        ];
-        // Two speeds in the per-round ratios: the pairs themselves split into two groups.
-        let ratios: Vec<f64> = per_round.iter().map(|r| 1.0 + r).collect();
-        let bimodal = two_speeds(&ratios).map(|(a, b, x, y)| {
-            format!(
-                "the per-round changes split into two groups: {:+.2} % to {:+.2} % and {:+.2} % to {:+.2} %",
-                (a - 1.0) * 100.0,
-                (b - 1.0) * 100.0,
-                (x - 1.0) * 100.0,
-                (y - 1.0) * 100.0
-            )
+        let p = adjusted
+            .next()
+            .expect("one adjusted p-value per judged benchmark");
+        let stats = paired_stats(r, j);
+        let mde = mde_of(j.se, j.df, suite, levels);
+        c.change = Some(match r.direction {
+            Direction::LowerIsBetter => j.mean.exp() - 1.0,
+            Direction::HigherIsBetter => (-j.mean).exp() - 1.0,
         });
-        c.change = Some(measured(j.mean));
         c.mde = Some(mde);
-        c.p_value = Some(ca);
-        let regression = j.mean.exp() - 1.0;
+        c.p_value = Some(p.critical);
         if c.verdict == Verdict::Unchanged {
-            let adjusted = Adjusted {
-                critical: ca,
-                warning: wa,
-                better: ba,
-            };
-            (c.verdict, c.reason) = verdict_of(regression, mde, adjusted, levels, judging);
+            (c.verdict, c.reason) = verdict_of(j.mean.exp() - 1.0, mde, p, levels, judging);
         }
-        if let Some(b) = &bimodal {
+        if let Some(b) = &stats.bimodal {
             c.reason = format!("{}; {b}", c.reason);
         }
-        c.paired = Some(PairedStats {
-            rounds: d.len(),
-            change_ci: ci,
-            spread,
-            bimodal,
-            base_rounds: base,
-            head_rounds: head,
-            measured: r.measured.clone(),
-        });
+        c.paired = Some(stats);
         comparisons.push(c);
     }
-    comparisons.sort_by(|a, b| a.verdict.cmp(&b.verdict).then_with(|| a.id.cmp(&b.id)));
-    Ok(Decision {
-        comparisons,
-        judged: judged_count,
-    })
+    Ok(Decision::sorted(comparisons, judged_count))
 }
 
 #[cfg(test)]

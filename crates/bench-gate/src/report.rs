@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::decide::{Comparison, Decision, Verdict};
+use crate::verdict::{Comparison, Decision, Verdict};
 
 fn change(c: &Comparison) -> String {
     c.change

@@ -33,9 +33,10 @@ use super::schedule::Bench;
 use super::{AbEvent, Progress};
 use crate::GateError;
 use crate::counts::{PREFIX, figures};
-use crate::decide::{Comparison, Decision, Verdict, decide};
+use crate::decide::decide;
 use crate::model::{Entry, Results};
 use crate::thresholds::Policy;
+use crate::verdict::{Comparison, Decision, Verdict};
 
 /// The most two counts of one binary and benchmark may differ by, relative, for its
 /// counts to be judged: a hundredth of the default warning level.

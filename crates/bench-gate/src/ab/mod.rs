@@ -38,9 +38,9 @@ pub use rounds::Progress;
 
 use crate::GateError;
 use crate::command::Reports;
-use crate::decide::Decision;
 use crate::paired::{Judging, decide_paired};
 use crate::thresholds::Policy;
+use crate::verdict::Decision;
 use git::Repo;
 pub use one_tree::{CountOptions, Tally, count_tree};
 pub use options::AbOptions;

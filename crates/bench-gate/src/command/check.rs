@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 
 use super::{Exit, Exports, Inputs, load_policy, parse_source};
 use crate::baseline::{Baseline, Fingerprint};
-use crate::decide::{Decision, decide, scaled};
+use crate::decide::{decide, scaled};
 use crate::machine::current_profile_id;
+use crate::verdict::Decision;
 use crate::{GateError, Results, Source, criterion, gungraun};
 
 /// What `check` judges, against what, and what it writes.

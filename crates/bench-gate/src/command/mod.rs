@@ -28,9 +28,9 @@ pub use history::{
 pub use machine::{MachineOptions, MachineOutcome, machine};
 pub use save::{SaveOptions, SaveOutcome, save_baseline};
 
-use crate::decide::{Decision, Verdict};
 use crate::fsutil::write_atomic;
 use crate::thresholds::Policy;
+use crate::verdict::{Decision, Verdict};
 use crate::{GateError, Results, Source, counts, criterion, gungraun, perf, report};
 
 /// The exit codes of `bench-gate`, in one place.
