@@ -18,7 +18,6 @@
 mod event;
 mod memory;
 mod redis;
-mod resp;
 mod server;
 
 use std::future::Future;

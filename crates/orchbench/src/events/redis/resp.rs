@@ -16,8 +16,9 @@ use std::io;
 use redis::{ConnectionAddr, ConnectionInfo};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::event::{F_AT, F_KIND, F_PAYLOAD, F_TASK, F_WORKFLOW};
-use super::{Event, redis::Trim};
+use super::config::Trim;
+use crate::events::Event;
+use crate::events::event::{F_AT, F_KIND, F_PAYLOAD, F_TASK, F_WORKFLOW};
 
 /// `XADD`s per write: small enough that the server starts early, large enough that a
 /// write is one system call per about 16 KiB.
@@ -627,7 +628,7 @@ mod tests {
 
     #[test]
     fn xadd_encodes_as_the_redis_crate_does() {
-        use super::super::{EventKind, Payload};
+        use crate::events::{EventKind, Payload};
         let plain = Event::new(EventKind::TaskFinished, 3, 55, 1_700_000_000);
         let mut with_payload = Event::new(EventKind::Custom(7), 0, u64::MAX, 1);
         with_payload.payload = Payload::new(bytes::Bytes::from_static(b"{\"a\":1}"));
