@@ -26,7 +26,6 @@ pub mod live;
 pub mod load;
 pub mod model;
 pub mod open_loop;
-pub mod overload;
 pub mod profile;
 pub mod rate_scenarios;
 pub mod speculate;

@@ -22,13 +22,14 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::profile::{ProfileConfig, ProfileKind, Shape};
+use super::options::{OverloadOptions, Policy, ProfileOptions};
+use super::scenarios::{ProfileConfig, ProfileKind, Shape};
 use crate::workflow::Latency;
 use crate::{Console, PerfError, in_range, runtime_with_metrics, write_json_noted};
 use bench_gate::Direction;
 use bench_gate::chart::{self, Line};
 use bench_gate::perf::PerfReport;
-use orchbench::scheduler::{Adaptive, Backpressure, Outcome, Pool, PoolConfig, Shutdown, Task};
+use orchbench::scheduler::{Adaptive, Outcome, Pool, PoolConfig, Shutdown, Task};
 use orchbench::timing::{Clock, MonotonicClock};
 
 /// The width of one window of the time series.
@@ -61,33 +62,6 @@ pub struct OverloadConfig {
     pub seed: u64,
     /// The policies to run, one after another.
     pub policies: Vec<Policy>,
-}
-
-/// A backpressure policy, as named on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum Policy {
-    /// Refuse an arrival at the cap.
-    Reject,
-    /// Wait for room.
-    Wait,
-}
-
-impl Policy {
-    /// `reject` or `wait`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Policy::Reject => "reject",
-            Policy::Wait => "wait",
-        }
-    }
-
-    fn backpressure(self) -> Backpressure {
-        match self {
-            Policy::Reject => Backpressure::Reject,
-            Policy::Wait => Backpressure::Wait,
-        }
-    }
 }
 
 impl OverloadConfig {
@@ -732,28 +706,11 @@ fn stack(panels: &[String]) -> String {
     out
 }
 
-/// `perf-test profile overload`'s own flags (the others are the profile command's).
-#[derive(Debug, Clone, Default, PartialEq, clap::Args)]
-pub struct OverloadOptions {
-    /// Overload: the adaptive pool's fewest workers (default 4; --workers is its most).
-    #[arg(long, allow_negative_numbers = true)]
-    pub min_workers: Option<i64>,
-    /// Overload: the rate after the overload, requests/s (default a quarter of the capacity).
-    #[arg(long, allow_negative_numbers = true)]
-    pub after_rate: Option<f64>,
-    /// Overload: the policies to run, comma-separated (default both).
-    #[arg(long, value_enum, value_delimiter = ',')]
-    pub policy: Vec<Policy>,
-    /// Overload: write the chart (workers, waiting requests and latency over time) here.
-    #[arg(long)]
-    pub svg: Option<PathBuf>,
-}
-
 /// The overload scenario the profile flags describe: `--rate` is the overload's rate
 /// (default twice the capacity), `--seconds` its length (the stretch after it is twice
 /// as long), `--workers` the pool's most workers, `--queue` the waiting room.
 pub fn config(
-    options: &crate::profile::ProfileOptions,
+    options: &ProfileOptions,
     own: &OverloadOptions,
 ) -> Result<OverloadConfig, PerfError> {
     let mut c = OverloadConfig::standard(options.full);
@@ -801,7 +758,7 @@ pub fn config(
 /// Runs the overload profile the flags describe, shows the report, writes the gate's
 /// report (and the chart with `--svg`).
 pub fn run_command(
-    options: &crate::profile::ProfileOptions,
+    options: &ProfileOptions,
     own: &OverloadOptions,
     console: &mut dyn Console,
 ) -> Result<OverloadReport, PerfError> {

@@ -1,4 +1,4 @@
-//! `perf-test profile`: open-loop load scenarios (the published tool-execution benchmarks'
+//! The open-loop load scenarios (the published tool-execution benchmarks'
 //! sustained, burst and stress loads) on the scheduler's pool.
 //!
 //! Requests arrive on a schedule fixed in advance (a Poisson process by default,
@@ -24,17 +24,14 @@
 //! The defaults are the published tool-execution benchmarks' scenarios, scaled to finish within a
 //! minute; `full` gives their real lengths (10 min, 10 min, 30 min).
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::PerfError;
 use crate::workflow::Latency;
-use crate::{Console, PerfError, in_range, runtime_with_metrics, write_json_noted};
-use bench_gate::Direction;
-use bench_gate::perf::PerfReport;
 use orchbench::monitor::{MonitorConfig, MonitorReport, ResourceMonitor};
 use orchbench::scheduler::{Backpressure, Outcome, Pool, PoolConfig, Shutdown, Task};
 use orchbench::timing::{Clock, MonotonicClock};
@@ -51,7 +48,7 @@ pub enum ProfileKind {
     /// A rising rate until it breaks, then a drop.
     Ramp,
     /// Twice the capacity, then well below it, on an adaptive pool under each
-    /// backpressure policy ([`crate::overload`]).
+    /// backpressure policy ([`super::overload`]).
     Overload,
 }
 
@@ -421,7 +418,7 @@ pub async fn run(
     config.validate()?;
     if config.kind == ProfileKind::Overload {
         return Err(PerfError::Usage(
-            "the overload profile runs through perf_test::overload::run".into(),
+            "the overload profile runs through perf_test::profile::overload::run".into(),
         ));
     }
     let pool = Arc::new(
@@ -667,354 +664,6 @@ fn analyse(
         resources,
         rss_growth_pct,
     }
-}
-
-/// The bursts taken together: what the published tool-execution benchmarks' burst targets judge.
-struct BurstTotals {
-    /// The slowest recovery, seconds.
-    worst_recovery_s: f64,
-    /// The highest queue peak.
-    queue_peak: u64,
-    /// Errors over requests, across every burst (0 without requests).
-    error_rate: f64,
-}
-
-impl ProfileReport {
-    fn burst_totals(&self) -> BurstTotals {
-        let requests: u64 = self.bursts.iter().map(|b| b.requests).sum();
-        let errors: u64 = self.bursts.iter().map(|b| b.errors).sum();
-        BurstTotals {
-            worst_recovery_s: self.bursts.iter().map(|b| b.recovery_s).fold(0.0, f64::max),
-            queue_peak: self.bursts.iter().map(|b| b.queue_peak).max().unwrap_or(0),
-            error_rate: if requests == 0 {
-                0.0
-            } else {
-                errors as f64 / requests as f64
-            },
-        }
-    }
-
-    /// The report `bench-gate` reads: `perf/profile_<kind>/<metric>`.
-    pub fn metrics(&self) -> PerfReport {
-        use crate::metric as m;
-        use Direction::{HigherIsBetter as Up, LowerIsBetter as Down};
-        let l = &self.latency;
-        let mut metrics = vec![
-            m("latency_p50", l.p50, "s", Down),
-            m("latency_p95", l.p95, "s", Down),
-            m("latency_p99", l.p99, "s", Down),
-            m("success_rate", self.success_rate, "ratio", Up),
-            m("throughput", self.throughput, "requests/s", Up),
-            m("rss_growth_pct", self.rss_growth_pct.max(0.0), "%", Down),
-            m("queue_depth_peak", self.queue_peak as f64, "requests", Down),
-        ];
-        match self.config.kind {
-            ProfileKind::Sustained | ProfileKind::Overload => {}
-            ProfileKind::Burst => {
-                let t = self.burst_totals();
-                metrics.push(m("recovery_time_max", t.worst_recovery_s, "s", Down));
-                metrics.push(m("error_rate", t.error_rate, "ratio", Down));
-            }
-            ProfileKind::Ramp => {
-                // Never broken: the highest rate offered is a lower bound, and is
-                // reported as the breaking point (the text says "not reached").
-                metrics.push(m(
-                    "breaking_point",
-                    self.breaking_point.unwrap_or(self.highest_good_rate),
-                    "requests/s",
-                    Up,
-                ));
-                metrics.push(m(
-                    "recovery_time",
-                    self.ramp_recovery_s.unwrap_or(f64::INFINITY),
-                    "s",
-                    Down,
-                ));
-            }
-        }
-        metrics.retain(|x| x.value.is_finite());
-        PerfReport {
-            report: format!("profile_{}", self.config.kind.name()),
-            metrics,
-        }
-    }
-
-    /// The summary, with the published tool-execution benchmarks' targets beside the figures.
-    pub fn text(&self) -> String {
-        use std::fmt::Write as _;
-        let c = &self.config;
-        let mut out = String::new();
-        let _ = writeln!(out, "=== Load profile: {} ===", c.kind.name());
-        let _ = writeln!(
-            out,
-            "Schedule: {:.0} s, {} {} arrivals; pool: {} workers × {} ms tasks (capacity {:.0}/s), queue {}, request timeout {} s",
-            self.config.seconds(),
-            self.requests,
-            if c.even { "evenly spaced" } else { "Poisson" },
-            c.workers,
-            c.task_time.as_secs_f64() * 1e3,
-            c.capacity(),
-            c.queue,
-            c.request_timeout.as_secs_f64()
-        );
-        let l = &self.latency;
-        let _ = writeln!(
-            out,
-            "Latency from intended arrival: p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-            l.p50 * 1e3,
-            l.p95 * 1e3,
-            l.p99 * 1e3,
-            l.max * 1e3
-        );
-        let _ = writeln!(
-            out,
-            "Requests: {} — {} succeeded ({:.3} %), {} rejected, {} failed or timed out",
-            self.requests,
-            self.succeeded,
-            self.success_rate * 100.0,
-            self.rejected,
-            self.other_errors
-        );
-        let _ = writeln!(
-            out,
-            "Throughput: {:.1} completed/s; queue depth peak {}; driver lag max {:.2} ms",
-            self.throughput,
-            self.queue_peak,
-            self.driver_lag_max_s * 1e3
-        );
-        let r = &self.resources;
-        let _ = writeln!(
-            out,
-            "RSS: {} KB → {} KB ({:+.1} %), peak {} KB; CPU avg {:.1} % of one core",
-            r.rss_initial / 1024,
-            r.rss_final / 1024,
-            self.rss_growth_pct,
-            r.rss_peak / 1024,
-            r.cpu_mean
-        );
-        let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
-        match c.kind {
-            ProfileKind::Sustained => {
-                let _ = writeln!(out, "The published tool-execution benchmarks' targets:");
-                let _ = writeln!(
-                    out,
-                    "  p95 < 500 ms: {:.1} ms, {}",
-                    l.p95 * 1e3,
-                    verdict(l.p95 < 0.5)
-                );
-                let _ = writeln!(
-                    out,
-                    "  success > 99.5 %: {:.3} %, {}",
-                    self.success_rate * 100.0,
-                    verdict(self.success_rate > 0.995)
-                );
-                let _ = writeln!(
-                    out,
-                    "  RSS growth < 10 %: {:+.1} %, {}",
-                    self.rss_growth_pct,
-                    verdict(self.rss_growth_pct < 10.0)
-                );
-            }
-            ProfileKind::Burst => {
-                let _ = writeln!(out, "Bursts (queue peak, recovery, errors):");
-                for b in &self.bursts {
-                    let _ = writeln!(
-                        out,
-                        "  at {:>5.1} s: peak {:>4}, recovered in {:.3} s, {} of {} failed",
-                        b.at_s, b.queue_peak, b.recovery_s, b.errors, b.requests
-                    );
-                }
-                let BurstTotals {
-                    worst_recovery_s: worst,
-                    queue_peak: peak,
-                    error_rate: rate,
-                } = self.burst_totals();
-                let _ = writeln!(out, "The published tool-execution benchmarks' targets:");
-                let _ = writeln!(
-                    out,
-                    "  recovery < 2 s: {worst:.3} s, {}",
-                    verdict(worst < 2.0)
-                );
-                let _ = writeln!(out, "  queue depth < 50: {peak}, {}", verdict(peak < 50));
-                let _ = writeln!(
-                    out,
-                    "  errors < 0.1 %: {:.3} %, {}",
-                    rate * 100.0,
-                    verdict(rate < 0.001)
-                );
-            }
-            // Never a `ProfileReport`: its own report is `OverloadReport`.
-            ProfileKind::Overload => {}
-            ProfileKind::Ramp => {
-                match self.breaking_point {
-                    Some(rate) => {
-                        let _ = writeln!(
-                            out,
-                            "Breaking point: {rate:.0} requests/s offered (p95 over {} ms or errors over {:.2} %); the pool's capacity is {:.0}/s",
-                            c.slo_p95.as_secs_f64() * 1e3,
-                            c.error_budget * 100.0,
-                            c.capacity()
-                        );
-                    }
-                    None => {
-                        let _ = writeln!(
-                            out,
-                            "Breaking point: not reached up to {:.0} requests/s",
-                            self.highest_good_rate
-                        );
-                    }
-                }
-                let _ = writeln!(
-                    out,
-                    "Highest rate within the SLO: {:.0} requests/s",
-                    self.highest_good_rate
-                );
-                match self.ramp_recovery_s {
-                    Some(r) if r.is_finite() => {
-                        let _ = writeln!(
-                            out,
-                            "Recovery after the drop: {r:.3} s (reference: < 30 s), {}",
-                            verdict(r < 30.0)
-                        );
-                    }
-                    _ => {
-                        let _ =
-                            writeln!(out, "Recovery after the drop: not within the run, MISSED");
-                    }
-                }
-            }
-        }
-        out
-    }
-}
-
-/// `perf-test profile`: the load shape and the pool, as flags; every value left out is
-/// the standard scenario's ([`ProfileConfig::standard`]).
-#[derive(Debug, Clone, PartialEq, clap::Args)]
-pub struct ProfileOptions {
-    /// sustained, burst, ramp or overload.
-    #[arg(value_enum)]
-    pub kind: ProfileKind,
-    /// The reference lengths (10, 10 and 30 minutes) instead of the ≤ 60 s scaling.
-    #[arg(long)]
-    pub full: bool,
-    /// Requests per second: sustained's rate, burst's rate in a burst, ramp's top rate.
-    #[arg(long, allow_negative_numbers = true)]
-    pub rate: Option<f64>,
-    /// Seconds: sustained's length, each idle and burst stretch, ramp's rise.
-    #[arg(long, allow_negative_numbers = true)]
-    pub seconds: Option<f64>,
-    /// Burst: idle + burst cycles.
-    #[arg(long, allow_negative_numbers = true)]
-    pub cycles: Option<i64>,
-    /// Ramp: the starting rate, and the rate after the drop.
-    #[arg(long, allow_negative_numbers = true)]
-    pub from: Option<f64>,
-    /// Pool workers (capacity = workers / task time).
-    #[arg(long, default_value_t = 20, allow_negative_numbers = true)]
-    pub workers: i64,
-    /// Milliseconds one request keeps a worker.
-    #[arg(long, default_value_t = 20.0, allow_negative_numbers = true)]
-    pub task_time_ms: f64,
-    /// Requests that may wait beyond the busy workers; more are rejected (errors).
-    /// Default 1000 (overload: 200).
-    #[arg(long, allow_negative_numbers = true)]
-    pub queue: Option<i64>,
-    /// A request ending later than this many seconds after its arrival is an error.
-    #[arg(long, default_value_t = 5.0, allow_negative_numbers = true)]
-    pub request_timeout: f64,
-    /// Ramp: the p95 latency (ms) a one-second window may have before it "breaks".
-    #[arg(long, default_value_t = 500.0, allow_negative_numbers = true)]
-    pub slo_p95_ms: f64,
-    /// Ramp: the error rate a window may have (default 0.001).
-    #[arg(long, allow_negative_numbers = true)]
-    pub error_budget: Option<f64>,
-    /// Evenly spaced arrivals instead of a Poisson process.
-    #[arg(long)]
-    pub even: bool,
-    /// The report for bench-gate (default `target/perf/profile-<kind>.json`).
-    #[arg(long)]
-    pub json: Option<PathBuf>,
-    /// Serve Prometheus metrics on HOST:PORT (GET /metrics) while the run lasts.
-    #[arg(long)]
-    pub metrics_addr: Option<String>,
-    /// The overload profile's own flags.
-    #[command(flatten)]
-    pub overload: crate::overload::OverloadOptions,
-}
-
-impl ProfileOptions {
-    /// The profile these flags describe, checked; a value out of range is a usage
-    /// error naming its flag.
-    pub fn config(&self) -> Result<ProfileConfig, PerfError> {
-        let kind = self.kind;
-        let mut shape = Shape::standard(kind, self.full);
-        if let Some(v) = self.rate {
-            shape.rate = in_range("--rate", v, 0.001, 1e6)?;
-        }
-        if let Some(v) = self.seconds {
-            shape.seconds = in_range("--seconds", v, 0.001, 86_400.0)?;
-        }
-        if let Some(v) = self.cycles {
-            shape.cycles = usize::try_from(v)
-                .ok()
-                .filter(|n| (1..=10_000).contains(n))
-                .ok_or_else(|| PerfError::Usage(format!("--cycles must be 1..=10000, got {v}")))?;
-        }
-        if let Some(v) = self.from {
-            shape.from = in_range("--from", v, 0.0, 1e6)?;
-        }
-        let mut config = ProfileConfig::new(kind, &shape);
-        config.workers = usize::try_from(self.workers).unwrap_or(0);
-        config.task_time = Duration::from_secs_f64(
-            in_range("--task-time-ms", self.task_time_ms, 0.001, 3.6e6)? / 1e3,
-        );
-        if let Some(q) = self.queue {
-            config.queue = usize::try_from(q)
-                .map_err(|_| PerfError::Usage(format!("--queue must be at least 0, got {q}")))?;
-        }
-        config.request_timeout = Duration::from_secs_f64(in_range(
-            "--request-timeout",
-            self.request_timeout,
-            0.001,
-            3600.0,
-        )?);
-        config.slo_p95 =
-            Duration::from_secs_f64(in_range("--slo-p95-ms", self.slo_p95_ms, 0.001, 3.6e6)? / 1e3);
-        if let Some(b) = self.error_budget {
-            config.error_budget = b;
-        }
-        config.even = self.even;
-        config.validate()?;
-        Ok(config)
-    }
-}
-
-/// Runs the profile `options` describe on a fresh runtime (serving metrics if asked),
-/// shows the report and writes the gate's report (overload: through
-/// [`crate::overload::run_command`]).
-pub fn run_command(options: &ProfileOptions, console: &mut dyn Console) -> Result<(), PerfError> {
-    if options.kind == ProfileKind::Overload {
-        return crate::overload::run_command(options, &options.overload, console).map(drop);
-    }
-    let config = options.config()?;
-    let (runtime, _endpoint) = runtime_with_metrics(options.metrics_addr.as_deref(), console)?;
-    let kind = config.kind;
-    console.status(&format!(
-        "profile {}: {:.0} s of open-loop load ...",
-        kind.name(),
-        config.seconds()
-    ));
-    let report = runtime.block_on(run(&config, |t, n, q| {
-        console.status(&format!("Progress: {t:.0} s, {n} requests, queue {q}"))
-    }))?;
-    console.report(&report.text());
-    let path = options
-        .json
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("target/perf/profile-{}.json", kind.name())));
-    write_json_noted(console, &path, &report.metrics())?;
-    Ok(())
 }
 
 #[cfg(test)]
