@@ -3,12 +3,14 @@
 //! chart per benchmark ([`chart::trend`]: points, rolling median, change points; the
 //! commit and value on hover), each instruction-count series beside the wall-time
 //! series it measures, the change points found, and the latest `ab` or `check` verdict
-//! with each benchmark's minimum detectable effect.
+//! with each benchmark's minimum detectable effect. The markup is written here; the
+//! style sheet and the hover script are `html/history.css` and `html/history.js`, and
+//! the script's data is serialized from `ScriptData`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::chart::{self, Mark, Scale};
 use crate::history::{Checked, Found, Movement, Run, Series};
@@ -94,16 +96,6 @@ fn escape(text: &str) -> String {
         }
     }
     out
-}
-
-/// A JSON string literal that is also inert inside `<script>`: `<`, `>` and `&` as
-/// `\u` escapes, so no id can close the script or open a tag.
-fn js_string(text: &str) -> String {
-    serde_json::to_string(text)
-        .unwrap_or_else(|_| "\"\"".into())
-        .replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
 }
 
 /// The bench family of an id: its first path segment.
@@ -271,204 +263,205 @@ fn short(commit: &str) -> &str {
     }
 }
 
-/// Renders the page.
-pub fn render(page: &Page) -> Result<String, String> {
-    let found_by: HashMap<(&str, &str), Vec<&Found>> =
-        page.checked.found.iter().fold(HashMap::new(), |mut m, f| {
-            m.entry((f.machine.as_str(), f.id.as_str()))
-                .or_default()
-                .push(f);
-            m
-        });
-    let too_short: HashMap<(&str, &str), usize> = page
-        .checked
-        .too_short
-        .iter()
-        .map(|(id, machine, runs)| ((machine.as_str(), id.as_str()), *runs))
-        .collect();
-    let verdict_of: HashMap<&str, &VerdictRow> = page
-        .verdict
-        .map(|(_, v)| v.comparisons.iter().map(|r| (r.id.as_str(), r)).collect())
-        .unwrap_or_default();
-    let run_index: HashMap<(&str, &str), usize> = page
-        .runs
-        .iter()
-        .enumerate()
-        .map(|(i, r)| ((r.machine.as_str(), r.commit.as_str()), i))
-        .collect();
-    let partner = partners(page.series);
-    let beside: HashMap<usize, usize> = partner.iter().map(|(&i, &w)| (w, i)).collect();
+/// What the page's script reads from `#report-data`: every run's commit and date, and
+/// per series what its hover shows.
+#[derive(Serialize)]
+struct ScriptData<'a> {
+    /// Per run: commit, date.
+    runs: Vec<[&'a str; 2]>,
+    /// Per series, in figure order.
+    series: Vec<SeriesData<'a>>,
+}
 
-    // The charts, and the data the hover needs.
-    let mut data = String::from("{\"runs\":[");
-    for (i, r) in page.runs.iter().enumerate() {
-        if i > 0 {
-            data.push(',');
+/// One series as the hover needs it.
+#[derive(Serialize)]
+struct SeriesData<'a> {
+    /// The benchmark.
+    id: &'a str,
+    /// What a value is divided by for display.
+    div: f64,
+    /// The display unit.
+    suf: &'a str,
+    /// The chart's pixel mapping: x0, dx, y0, dy, lo, hi.
+    map: [f64; 6],
+    /// Each point's run, an index into `runs`.
+    r: Vec<usize>,
+    /// Each point's value, to seven significant digits.
+    v: Vec<f64>,
+}
+
+/// The page's lookups, built once: change points, too-short series and the latest
+/// verdict per benchmark, each run's index, and each count series' wall-time partner.
+struct Lookups<'a> {
+    found: HashMap<(&'a str, &'a str), Vec<&'a Found>>,
+    too_short: HashMap<(&'a str, &'a str), usize>,
+    verdicts: HashMap<&'a str, &'a VerdictRow>,
+    run_index: HashMap<(&'a str, &'a str), usize>,
+    partner: HashMap<usize, usize>,
+}
+
+impl<'a> Lookups<'a> {
+    fn of(page: &Page<'a>) -> Lookups<'a> {
+        let mut found: HashMap<(&str, &str), Vec<&Found>> = HashMap::new();
+        for f in &page.checked.found {
+            found.entry((&f.machine, &f.id)).or_default().push(f);
         }
-        let _ = write!(data, "[{},{}]", js_string(&r.commit), js_string(&r.date));
+        let too_short = page.checked.too_short.iter();
+        let verdicts = page.verdict.map(|(_, v)| v.comparisons.iter());
+        Lookups {
+            found,
+            too_short: too_short
+                .map(|(id, m, runs)| ((m.as_str(), id.as_str()), *runs))
+                .collect(),
+            verdicts: verdicts
+                .into_iter()
+                .flatten()
+                .map(|r| (r.id.as_str(), r))
+                .collect(),
+            run_index: (page.runs.iter().enumerate())
+                .map(|(i, r)| ((r.machine.as_str(), r.commit.as_str()), i))
+                .collect(),
+            partner: partners(page.series),
+        }
     }
-    data.push_str("],\"series\":[");
-    let mut figures = Vec::with_capacity(page.series.len());
-    for (i, s) in page.series.iter().enumerate() {
-        let values = s.values();
-        let mut sorted = values.clone();
-        sorted.sort_by(f64::total_cmp);
-        let scale = Scale::of(s.unit, sorted[sorted.len() / 2]);
-        let shown: Vec<f64> = values.iter().map(|v| v / scale.divisor).collect();
-        let found = found_by
-            .get(&(s.machine.as_str(), s.id.as_str()))
-            .cloned()
-            .unwrap_or_default();
-        let marks: Vec<Mark> = found
-            .iter()
-            .map(|f| Mark {
-                index: f.index,
-                change: f.change,
-                regression: f.direction == Movement::Regression,
-            })
-            .collect();
-        let counted = if partner.contains_key(&i) {
-            "instructions"
-        } else {
-            "count"
-        };
-        let y_label = match (s.unit, scale.suffix) {
-            (Some(Unit::Count), "") => counted.to_owned(),
-            (Some(Unit::Count), k) => format!("{k} {counted}"),
-            (_, suffix) => suffix.to_owned(),
-        };
-        let drawn = chart::trend(&shown, &marks, &y_label, CHART)?;
-        if i > 0 {
-            data.push(',');
-        }
-        let m = drawn.mapping;
-        let _ = write!(
-            data,
-            "{{\"id\":{},\"div\":{},\"suf\":{},\"map\":[{},{},{},{},{},{}],\"r\":[",
-            js_string(&s.id),
-            scale.divisor,
-            js_string(scale.suffix),
-            m.x0,
-            m.dx,
-            m.y0,
-            m.dy,
-            m.lo,
-            m.hi
-        );
-        for (k, (commit, _, _)) in s.points.iter().enumerate() {
-            if k > 0 {
-                data.push(',');
-            }
-            let index = run_index
-                .get(&(s.machine.as_str(), commit.as_str()))
-                .copied()
-                .unwrap_or(0);
-            let _ = write!(data, "{index}");
-        }
-        data.push_str("],\"v\":[");
-        for (k, v) in values.iter().enumerate() {
-            if k > 0 {
-                data.push(',');
-            }
-            data.push_str(&chart::significant(*v, 7));
-        }
-        data.push_str("]}");
+}
 
-        // The figure.
-        let mut figure = String::new();
-        let kind = if partner.contains_key(&i) {
-            "chart instructions"
-        } else {
-            "chart"
-        };
-        let latest = values.last().copied().unwrap_or(0.0);
-        let _ = write!(
-            figure,
-            "<figure class=\"{kind}\" id=\"{anchor}\" data-series=\"{i}\"><figcaption><code>{id}</code> \
-             <span class=\"latest\">latest {latest}, {runs} runs</span>",
-            anchor = escape(&format!(
-                "{}{}",
-                anchor_of(&s.id),
-                if page.series.iter().filter(|t| t.id == s.id).count() > 1 {
-                    format!("-{i}")
-                } else {
-                    String::new()
-                }
-            )),
-            id = escape(&s.id),
-            latest = escape(&scale.show(latest)),
-            runs = values.len(),
-        );
-        for f in &found {
-            let kind = match f.direction {
-                Movement::Regression => "regression",
-                Movement::Improvement => "improvement",
-            };
-            let _ = write!(
-                figure,
-                " <span class=\"badge {kind}\">{kind} {} at <code>{}</code></span>",
-                percent(Some(f.change)),
-                escape(short(&f.commit))
-            );
-        }
-        if let Some(runs) = too_short.get(&(s.machine.as_str(), s.id.as_str())) {
-            let _ = write!(
-                figure,
-                " <span class=\"badge short\">too short to judge ({runs} runs)</span>"
-            );
-        }
-        if let Some(v) = verdict_of.get(s.id.as_str()) {
-            let mde = v
-                .mde
-                .map_or_else(String::new, |m| format!(", MDE {:.2} %", 100.0 * m));
-            let _ = write!(
-                figure,
-                " <span class=\"badge v-{verdict}\">latest verdict: {verdict} {change}{mde}</span>",
-                verdict = escape(&v.verdict),
-                change = percent(v.change),
-            );
-        }
-        figure.push_str("</figcaption>");
-        figure.push_str(&drawn.svg);
-        figure.push_str("</figure>");
-        figures.push(figure);
-    }
-    data.push_str("]}");
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
 
-    // Machines, then families, then benchmarks; an instruction count beside its partner.
-    let mut out =
-        String::with_capacity(figures.iter().map(String::len).sum::<usize>() + data.len() + 16_384);
-    out.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
-    out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
-    out.push_str("<title>Benchmark history</title><style>");
-    out.push_str(STYLE);
-    out.push_str("</style></head><body>");
-    let machines: Vec<&str> = {
-        let mut m: Vec<&str> = page.series.iter().map(|s| s.machine.as_str()).collect();
-        m.dedup();
-        m
+/// Series `i` drawn: its figure, and what the script needs for its hover.
+fn draw<'a>(
+    page: &Page<'a>,
+    look: &Lookups<'a>,
+    i: usize,
+) -> Result<(String, SeriesData<'a>), String> {
+    let s = &page.series[i];
+    let values = s.values();
+    let mut sorted = values.clone();
+    sorted.sort_by(f64::total_cmp);
+    let scale = Scale::of(s.unit, sorted[sorted.len() / 2]);
+    let shown: Vec<f64> = values.iter().map(|v| v / scale.divisor).collect();
+    let key = (s.machine.as_str(), s.id.as_str());
+    let found = look.found.get(&key).cloned().unwrap_or_default();
+    let marks: Vec<Mark> = (found.iter())
+        .map(|f| Mark {
+            index: f.index,
+            change: f.change,
+            regression: f.direction == Movement::Regression,
+        })
+        .collect();
+    let counted = if look.partner.contains_key(&i) {
+        "instructions"
+    } else {
+        "count"
     };
+    let y_label = match (s.unit, scale.suffix) {
+        (Some(Unit::Count), "") => counted.to_owned(),
+        (Some(Unit::Count), k) => format!("{k} {counted}"),
+        (_, suffix) => suffix.to_owned(),
+    };
+    let drawn = chart::trend(&shown, &marks, &y_label, CHART)?;
+    let m = drawn.mapping;
+    let data = SeriesData {
+        id: &s.id,
+        div: scale.divisor,
+        suf: scale.suffix,
+        map: [m.x0, m.dx, m.y0, m.dy, m.lo, m.hi],
+        r: (s.points.iter())
+            .map(|(commit, _, _)| look.run_index.get(&(key.0, commit.as_str())).copied())
+            .map(Option::unwrap_or_default)
+            .collect(),
+        v: (values.iter())
+            .map(|v| chart::significant(*v, 7).parse().unwrap_or(*v))
+            .collect(),
+    };
+    let mut figure = caption(page, look, i, &scale, &values, &found);
+    figure.push_str(&drawn.svg);
+    figure.push_str("</figure>");
+    Ok((figure, data))
+}
+
+/// The opening of series `i`'s figure and its caption: the id, the latest value, and
+/// badges for its change points, a series too short to judge, and the latest verdict.
+fn caption(
+    page: &Page,
+    look: &Lookups,
+    i: usize,
+    scale: &Scale,
+    values: &[f64],
+    found: &[&Found],
+) -> String {
+    let s = &page.series[i];
+    let kind = if look.partner.contains_key(&i) {
+        "chart instructions"
+    } else {
+        "chart"
+    };
+    let repeated = page.series.iter().filter(|t| t.id == s.id).count() > 1;
+    let suffix = if repeated {
+        format!("-{i}")
+    } else {
+        String::new()
+    };
+    let latest = values.last().copied().unwrap_or(0.0);
+    let mut out = format!(
+        "<figure class=\"{kind}\" id=\"{anchor}\" data-series=\"{i}\"><figcaption><code>{id}</code> \
+         <span class=\"latest\">latest {latest}, {runs} runs</span>",
+        anchor = escape(&format!("{}{suffix}", anchor_of(&s.id))),
+        id = escape(&s.id),
+        latest = escape(&scale.show(latest)),
+        runs = values.len(),
+    );
+    for f in found {
+        let kind = match f.direction {
+            Movement::Regression => "regression",
+            Movement::Improvement => "improvement",
+        };
+        let (change, commit) = (percent(Some(f.change)), escape(short(&f.commit)));
+        let _ = write!(
+            out,
+            " <span class=\"badge {kind}\">{kind} {change} at <code>{commit}</code></span>"
+        );
+    }
+    if let Some(runs) = look.too_short.get(&(s.machine.as_str(), s.id.as_str())) {
+        let _ = write!(
+            out,
+            " <span class=\"badge short\">too short to judge ({runs} runs)</span>"
+        );
+    }
+    if let Some(v) = look.verdicts.get(s.id.as_str()) {
+        let mde = v
+            .mde
+            .map_or_else(String::new, |m| format!(", MDE {:.2} %", 100.0 * m));
+        let _ = write!(
+            out,
+            " <span class=\"badge v-{verdict}\">latest verdict: {verdict} {change}{mde}</span>",
+            verdict = escape(&v.verdict),
+            change = percent(v.change),
+        );
+    }
+    out.push_str("</figcaption>");
+    out
+}
+
+/// The page's header: what the history holds and found, the legend, reading warnings.
+fn header(out: &mut String, page: &Page, machines: usize) {
     let first = page.runs.first().map_or("", |r| r.date.as_str());
     let last = page.runs.last().map_or("", |r| r.date.as_str());
+    let (found, failing) = (page.checked.found.len(), page.failing.len());
     let _ = write!(
         out,
-        "<header><h1>Benchmark history</h1><p><code>{}</code>: {} runs from {} to {}, {} series on {} machine{}; \
-         {} change point{}, {} regression{} failing the check; {} too short to judge.</p>",
+        "<header><h1>Benchmark history</h1><p><code>{}</code>: {} runs from {} to {}, {} series on {machines} machine{}; \
+         {found} change point{}, {failing} regression{} failing the check; {} too short to judge.</p>",
         escape(page.source),
         page.runs.len(),
         escape(first),
         escape(last),
         page.series.len(),
-        machines.len(),
-        if machines.len() == 1 { "" } else { "s" },
-        page.checked.found.len(),
-        if page.checked.found.len() == 1 {
-            ""
-        } else {
-            "s"
-        },
-        page.failing.len(),
-        if page.failing.len() == 1 { "" } else { "s" },
+        plural(machines),
+        plural(found),
+        plural(failing),
         page.checked.too_short.len(),
     );
     let _ = write!(
@@ -480,156 +473,129 @@ pub fn render(page: &Page) -> Result<String, String> {
         window = 2 * chart::ROLLING_HALF_WINDOW + 1
     );
     if !page.warnings.is_empty() {
+        let n = page.warnings.len();
         let _ = write!(
             out,
-            "<details><summary>{} warnings reading the history</summary><ul>",
-            page.warnings.len()
+            "<details><summary>{n} warnings reading the history</summary><ul>"
         );
         for w in page.warnings {
             let _ = write!(out, "<li>{}</li>", escape(w));
         }
         out.push_str("</ul></details>");
     }
-    out.push_str("</header><main>");
+    out.push_str("</header>");
+}
+
+/// One machine's section: a link per bench family, then each family's figures, an
+/// instruction count beside the wall time it measures.
+fn machine_section(
+    out: &mut String,
+    page: &Page,
+    look: &Lookups,
+    machine: &str,
+    figures: &[String],
+) {
+    let beside: HashMap<usize, usize> = look.partner.iter().map(|(&i, &w)| (w, i)).collect();
+    let m = escape(&anchor_of(machine));
+    let _ = write!(
+        out,
+        "<section class=\"machine\"><h2>Machine <code>{}</code></h2><nav>",
+        escape(machine)
+    );
+    let mut families: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, s) in page.series.iter().enumerate() {
+        if s.machine == machine && !look.partner.contains_key(&i) {
+            families.entry(family(&s.id)).or_default().push(i);
+        }
+    }
+    for (f, members) in &families {
+        let (a, name, n) = (escape(&anchor_of(f)), escape(f), members.len());
+        let _ = write!(out, "<a href=\"#f-{m}-{a}\">{name} ({n})</a> ");
+    }
+    out.push_str("</nav>");
+    for (f, members) in &families {
+        let (a, name) = (escape(&anchor_of(f)), escape(f));
+        let _ = write!(
+            out,
+            "<section class=\"family\" id=\"f-{m}-{a}\"><h3>{name}</h3><div class=\"grid\">"
+        );
+        for &i in members {
+            match beside.get(&i) {
+                Some(&j) => {
+                    let _ = write!(
+                        out,
+                        "<div class=\"pair\">{}{}</div>",
+                        figures[i], figures[j]
+                    );
+                }
+                None => out.push_str(&figures[i]),
+            }
+        }
+        out.push_str("</div></section>");
+    }
+    out.push_str("</section>");
+}
+
+/// JSON for a `<script>` element: `<`, `>` and `&` as `\u` escapes (they only occur
+/// inside strings), so no id can close the script or open a tag.
+fn script_json(data: &impl Serialize) -> Result<String, String> {
+    let json =
+        serde_json::to_string(data).map_err(|e| format!("cannot encode the page's data: {e}"))?;
+    Ok(json
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026"))
+}
+
+/// Renders the page.
+pub fn render(page: &Page) -> Result<String, String> {
+    let look = Lookups::of(page);
+    let mut figures = Vec::with_capacity(page.series.len());
+    let mut data = ScriptData {
+        runs: (page.runs.iter())
+            .map(|r| [r.commit.as_str(), r.date.as_str()])
+            .collect(),
+        series: Vec::with_capacity(page.series.len()),
+    };
+    for i in 0..page.series.len() {
+        let (figure, series) = draw(page, &look, i)?;
+        figures.push(figure);
+        data.series.push(series);
+    }
+    let data = script_json(&data)?;
+    let mut machines: Vec<&str> = page.series.iter().map(|s| s.machine.as_str()).collect();
+    machines.dedup();
+
+    let size = figures.iter().map(String::len).sum::<usize>() + data.len() + 16_384;
+    let mut out = String::with_capacity(size);
+    out.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
+    out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
+    let _ = write!(
+        out,
+        "<title>Benchmark history</title><style>{STYLE}</style></head><body>"
+    );
+    header(&mut out, page, machines.len());
+    out.push_str("<main>");
     if let Some((name, v)) = page.verdict {
         verdict_table(&mut out, name, v);
     }
     change_table(&mut out, &page.checked.found, page.failing);
     for machine in &machines {
-        let _ = write!(
-            out,
-            "<section class=\"machine\"><h2>Machine <code>{}</code></h2>",
-            escape(machine)
-        );
-        let mut families: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        for (i, s) in page.series.iter().enumerate() {
-            if s.machine == *machine && !partner.contains_key(&i) {
-                families.entry(family(&s.id)).or_default().push(i);
-            }
-        }
-        let _ = write!(out, "<nav>");
-        for (f, members) in &families {
-            let _ = write!(
-                out,
-                "<a href=\"#f-{m}-{a}\">{name} ({n})</a> ",
-                m = escape(&anchor_of(machine)),
-                a = escape(&anchor_of(f)),
-                name = escape(f),
-                n = members.len()
-            );
-        }
-        out.push_str("</nav>");
-        for (f, members) in &families {
-            let _ = write!(
-                out,
-                "<section class=\"family\" id=\"f-{m}-{a}\"><h3>{name}</h3><div class=\"grid\">",
-                m = escape(&anchor_of(machine)),
-                a = escape(&anchor_of(f)),
-                name = escape(f)
-            );
-            for &i in members {
-                match beside.get(&i) {
-                    Some(&j) => {
-                        out.push_str("<div class=\"pair\">");
-                        out.push_str(&figures[i]);
-                        out.push_str(&figures[j]);
-                        out.push_str("</div>");
-                    }
-                    None => out.push_str(&figures[i]),
-                }
-            }
-            out.push_str("</div></section>");
-        }
-        out.push_str("</section>");
+        machine_section(&mut out, page, &look, machine, &figures);
     }
-    out.push_str(
-        "</main><div id=\"tip\" hidden></div><script type=\"application/json\" id=\"report-data\">",
+    let _ = writeln!(
+        out,
+        "</main><div id=\"tip\" hidden></div><script type=\"application/json\" id=\"report-data\">\
+         {data}</script><script>{SCRIPT}</script></body></html>"
     );
-    out.push_str(&data);
-    out.push_str("</script><script>");
-    out.push_str(SCRIPT);
-    out.push_str("</script></body></html>\n");
     Ok(out)
 }
 
-const STYLE: &str = r#"
-body{font-family:system-ui,sans-serif;margin:0 1.5rem 3rem;color:#222;background:#fafafa}
-h1{margin:1rem 0 .3rem}h2{margin:1.6rem 0 .5rem}h3{margin:1.2rem 0 .4rem;border-bottom:1px solid #ddd}
-code{font-family:ui-monospace,monospace;font-size:.92em}
-table{border-collapse:collapse;font-size:.9rem;background:#fff}th,td{border:1px solid #ddd;padding:.2rem .5rem;text-align:left}
-td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-tr.v-critical td,tr.regression td{background:#fdecea}tr.v-warning td{background:#fff6e0}tr.v-improved td,tr.improvement td{background:#eaf6ea}tr.v-inconclusive td{background:#f3eefa}
-nav a{margin-right:.6rem}
-.grid{display:flex;flex-wrap:wrap;gap:.8rem}
-.pair{display:flex;gap:.8rem;flex-wrap:wrap;padding:.3rem;border:1px dashed #ccc;border-radius:6px}
-figure.chart{margin:0;background:#fff;border:1px solid #ddd;border-radius:6px;padding:.3rem;width:560px;max-width:100%}
-figure.chart svg{width:100%;height:auto;display:block}
-figure.instructions{background:#f7f7ff}
-figcaption{font-size:.82rem;line-height:1.5;min-height:2.6em}
-.latest{color:#666}
-.badge{display:inline-block;border-radius:3px;padding:0 .3rem;font-size:.78rem;background:#eee}
-.badge.regression,.badge.v-critical{background:#d62728;color:#fff}.badge.improvement,.badge.v-improved{background:#2ca02c;color:#fff}
-.badge.v-warning{background:#f0ad4e}.badge.v-inconclusive{background:#9467bd;color:#fff}.badge.short{background:#999;color:#fff}
-.legend{font-size:.85rem;color:#444}
-.legend .dot{display:inline-block;width:6px;height:6px;border-radius:3px;background:#4c78a8}
-.legend .median{display:inline-block;width:18px;border-top:2px solid #222;vertical-align:middle}
-.legend .cp{display:inline-block;height:12px;border-left:2px dashed;vertical-align:middle}
-.legend .pairkey{display:inline-block;width:18px;height:10px;border:1px dashed #aaa;vertical-align:middle}
-.legend .out{color:#d62728}
-.legend .worse{border-color:#d62728}.legend .better{border-color:#2ca02c}
-#tip{position:absolute;pointer-events:none;background:#222;color:#fff;font-size:.8rem;padding:.3rem .5rem;border-radius:4px;white-space:pre;z-index:10}
-"#;
+/// The page's style sheet.
+const STYLE: &str = include_str!("html/history.css");
 
-const SCRIPT: &str = r##"
-(function () {
-  "use strict";
-  var data = JSON.parse(document.getElementById("report-data").textContent);
-  var tip = document.getElementById("tip");
-  var NS = "http://www.w3.org/2000/svg";
-  function show(v, s) {
-    var x = v / s.div, digits = Math.abs(x) >= 1000 ? 0 : 4 - Math.max(1, Math.floor(Math.log10(Math.abs(x) || 1)) + 1);
-    return x.toFixed(Math.max(0, digits)) + (s.suf ? " " + s.suf : "");
-  }
-  var figures = document.querySelectorAll("figure.chart");
-  figures.forEach(function (figure) {
-    var s = data.series[Number(figure.dataset.series)];
-    var svg = figure.querySelector("svg");
-    if (!s || !svg) { throw new Error("chart without its series: " + figure.id); }
-    var m = s.map;
-    var dot = document.createElementNS(NS, "circle");
-    dot.setAttribute("r", "5");
-    dot.setAttribute("fill", "none");
-    dot.setAttribute("stroke", "#ff7f0e");
-    dot.setAttribute("stroke-width", "2");
-    dot.setAttribute("visibility", "hidden");
-    svg.appendChild(dot);
-    svg.addEventListener("mousemove", function (event) {
-      var point = svg.createSVGPoint();
-      point.x = event.clientX;
-      point.y = event.clientY;
-      var local = point.matrixTransform(svg.getScreenCTM().inverse());
-      var i = Math.round((local.x - m[0]) / m[1]);
-      i = Math.max(0, Math.min(s.v.length - 1, i));
-      var value = s.v[i];
-      var y = Math.max(m[4], Math.min(m[5], value / s.div));
-      dot.setAttribute("cx", String(m[0] + m[1] * i));
-      dot.setAttribute("cy", String(m[2] + m[3] * y));
-      dot.setAttribute("visibility", "visible");
-      var run = data.runs[s.r[i]];
-      tip.textContent = s.id + "\nrun " + i + ": " + show(value, s) + "\ncommit " + run[0] + "\n" + run[1];
-      tip.hidden = false;
-      tip.style.left = (event.pageX + 14) + "px";
-      tip.style.top = (event.pageY + 14) + "px";
-    });
-    svg.addEventListener("mouseleave", function () {
-      dot.setAttribute("visibility", "hidden");
-      tip.hidden = true;
-    });
-  });
-  document.documentElement.dataset.charts = String(figures.length);
-  document.documentElement.dataset.series = String(data.series.length);
-})();
-"##;
+/// The page's script: the hover over every chart, from `#report-data`.
+const SCRIPT: &str = include_str!("html/history.js");
 
 #[cfg(test)]
 mod tests {
