@@ -23,6 +23,7 @@
 //! shape = "fanout"      # "fanout" (independent tasks), "chain" or "dag"
 //! ```
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -35,7 +36,8 @@ use crate::PerfError;
 use bench_gate::Direction;
 use bench_gate::perf::PerfReport;
 use orchbench::monitor::{MonitorConfig, MonitorReport, ResourceMonitor};
-use orchbench::planner::{Dag, Plan};
+use orchbench::planner::stages::Topology;
+use orchbench::planner::{Dag, Plan, Readiness};
 use orchbench::scheduler::{Outcome, Pool, PoolConfig, Task};
 use orchbench::workload;
 
@@ -493,32 +495,6 @@ impl Progress {
     }
 }
 
-/// A workflow's dependency structure as its driver walks it: per task, how many
-/// predecessors it waits for and which tasks wait for it. Every workflow of a load test
-/// has the same DAG, so this is built once and shared.
-pub(crate) struct Deps {
-    /// Predecessors per task.
-    pub(crate) indegree: Vec<u32>,
-    /// Successors per task.
-    pub(crate) successors: Vec<Vec<u32>>,
-}
-
-impl Deps {
-    /// From the DAG's edges.
-    pub(crate) fn of(dag: &Dag) -> Deps {
-        let n = dag.node_count();
-        let mut deps = Deps {
-            indegree: vec![0; n],
-            successors: vec![Vec::new(); n],
-        };
-        for (a, b) in dag.edges() {
-            deps.indegree[b.index()] += 1;
-            deps.successors[a.index()].push(b.index() as u32);
-        }
-        deps
-    }
-}
-
 /// Per-workflow bookkeeping shared by its driver.
 struct Shared {
     done: AtomicU64,
@@ -533,15 +509,16 @@ struct Shared {
 async fn drive(
     pool: Arc<Pool>,
     plan: Plan,
-    deps: Arc<Deps>,
+    topology: Arc<Topology>,
     make: Arc<dyn Fn() -> Task + Send + Sync>,
     shared: Arc<Shared>,
     start: Instant,
     runs: usize,
 ) -> u64 {
     let triggered = Instant::now();
-    let n = deps.indegree.len();
-    let mut waiting = deps.indegree.clone();
+    let n = topology.node_count();
+    let indegree = topology.indegrees();
+    let mut readiness = Readiness::new(topology.clone());
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u32, bool)>();
     let task = |node: u32| {
         let tx = tx.clone();
@@ -562,7 +539,7 @@ async fn drive(
         .order()
         .iter()
         .map(|id| id.index() as u32)
-        .filter(|&i| waiting[i as usize] == 0)
+        .filter(|&i| indegree[i as usize] == 0)
         .collect();
     let first: Vec<Task> = roots.iter().map(|&i| task(i)).collect();
     match pool.submit_batch(first).await {
@@ -581,19 +558,18 @@ async fn drive(
         outstanding -= 1;
         ended += 1;
         shared.done.fetch_add(1, Ordering::Relaxed);
-        if completed {
-            for &s in &deps.successors[node as usize] {
-                waiting[s as usize] -= 1;
-                if waiting[s as usize] == 0 {
-                    match pool.submit(task(s)).await {
-                        Ok(_) => outstanding += 1,
-                        Err(_) => ended += 1,
-                    }
-                }
+        if !completed {
+            readiness.fail(node);
+            continue;
+        }
+        for s in readiness.complete(node) {
+            match pool.submit(task(s)).await {
+                Ok(_) => outstanding += 1,
+                Err(_) => ended += 1,
             }
         }
     }
-    // Tasks behind a failed one never ran.
+    // Tasks behind a failed one (or one the pool refused) never ran.
     let skipped = (n - ended) as u64;
     shared.skipped.fetch_add(skipped, Ordering::Relaxed);
     shared.done.fetch_add(skipped, Ordering::Relaxed);
@@ -621,7 +597,8 @@ pub async fn run(
     })
     .map_err(|e| PerfError::Run(format!("cannot monitor resources: {e}")))?;
     let dag = config.dag();
-    let deps = Arc::new(Deps::of(&dag));
+    let topology =
+        Arc::new(Topology::new(&dag).map_err(|e| PerfError::Run(format!("planning: {e}")))?);
     let make: Arc<dyn Fn() -> Task + Send + Sync> = match config.executor {
         Executor::Async => {
             let d = config.duration;
@@ -651,7 +628,7 @@ pub async fn run(
         drivers.spawn(drive(
             pool.clone(),
             plan,
-            deps.clone(),
+            topology.clone(),
             make.clone(),
             shared.clone(),
             start,
@@ -829,12 +806,20 @@ impl RunReport {
 
     /// The summary, in the published workflow load test's layout with the percentiles added.
     pub fn text(&self) -> String {
-        let c = &self.config;
-        let r = &self.resources;
-        let kib = |b: u64| b / 1024;
-        let l = &self.latency;
         let mut out = String::new();
-        use std::fmt::Write as _;
+        self.config_text(&mut out);
+        self.latency_text(&mut out);
+        self.throughput_text(&mut out);
+        self.resources_text(&mut out);
+        if let Some(d) = &self.distributed {
+            self.distributed_text(&mut out, d);
+        }
+        out
+    }
+
+    /// The configuration run.
+    fn config_text(&self, out: &mut String) {
+        let c = &self.config;
         let _ = writeln!(out, "=== Performance Test Configuration ===");
         let _ = writeln!(out, "Config: {}", c.name);
         let _ = writeln!(out, "Runs to trigger: {}", c.runs);
@@ -852,6 +837,11 @@ impl RunReport {
                 String::new()
             }
         );
+    }
+
+    /// How the tasks ended, and their latencies.
+    fn latency_text(&self, out: &mut String) {
+        let (c, l) = (&self.config, &self.latency);
         let _ = writeln!(out, "\n=== Performance Test Results ===\n");
         let _ = writeln!(out, "Latency Stats:");
         if self.interrupted {
@@ -901,6 +891,10 @@ impl RunReport {
             "  Workflow latency avg / p99: {:.4}s / {:.4}s",
             self.workflow_latency.avg, self.workflow_latency.p99
         );
+    }
+
+    /// Submission and completion rates.
+    fn throughput_text(&self, out: &mut String) {
         let _ = writeln!(out, "\nThroughput:");
         let _ = writeln!(
             out,
@@ -923,6 +917,12 @@ impl RunReport {
             );
         }
         let _ = writeln!(out, "  Total duration: {:.2}s", self.duration_s);
+    }
+
+    /// Memory, CPU and workers.
+    fn resources_text(&self, out: &mut String) {
+        let (c, r) = (&self.config, &self.resources);
+        let kib = |b: u64| b / 1024;
         let _ = writeln!(out, "\nResource Usage:");
         let _ = writeln!(
             out,
@@ -941,57 +941,59 @@ impl RunReport {
         if c.executor == Executor::Process && self.distributed.is_none() {
             let _ = writeln!(out, "  Peak child processes: {}", r.children_peak);
         }
-        if let Some(d) = &self.distributed {
+    }
+
+    /// The broker, the workers and the outages of a distributed run.
+    fn distributed_text(&self, out: &mut String, d: &DistributedStats) {
+        let c = &self.config;
+        let _ = writeln!(
+            out,
+            "\nDistributed (broker {}, stream {}):",
+            d.broker, d.stream
+        );
+        let _ = writeln!(
+            out,
+            "  Workers: {} reporting, {} slots in all",
+            d.workers_seen, d.slots
+        );
+        for (worker, n) in &d.per_worker {
+            let _ = writeln!(out, "    {worker}: {n} tasks");
+        }
+        let _ = writeln!(
+            out,
+            "  Duplicate results (tasks re-run after a reclaim or a restart): {}",
+            d.duplicates
+        );
+        let lengths: Vec<String> = d.outages.iter().map(|s| format!("{s:.1} s")).collect();
+        let _ = writeln!(
+            out,
+            "  Broker outages survived: {}{}; server restarts: {}; tasks published again: {}",
+            d.outages.len(),
+            if lengths.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", lengths.join(", "))
+            },
+            d.restarts,
+            d.republished
+        );
+        if let Some(why) = &d.broker_lost {
+            let _ = writeln!(out, "  Broker lost: {why}");
+        }
+        if !d.unfinished.is_empty() {
             let _ = writeln!(
                 out,
-                "\nDistributed (broker {}, stream {}):",
-                d.broker, d.stream
-            );
-            let _ = writeln!(
-                out,
-                "  Workers: {} reporting, {} slots in all",
-                d.workers_seen, d.slots
-            );
-            for (worker, n) in &d.per_worker {
-                let _ = writeln!(out, "    {worker}: {n} tasks");
-            }
-            let _ = writeln!(
-                out,
-                "  Duplicate results (tasks re-run after a reclaim or a restart): {}",
-                d.duplicates
-            );
-            let lengths: Vec<String> = d.outages.iter().map(|s| format!("{s:.1} s")).collect();
-            let _ = writeln!(
-                out,
-                "  Broker outages survived: {}{}; server restarts: {}; tasks published again: {}",
-                d.outages.len(),
-                if lengths.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", lengths.join(", "))
-                },
-                d.restarts,
-                d.republished
-            );
-            if let Some(why) = &d.broker_lost {
-                let _ = writeln!(out, "  Broker lost: {why}");
-            }
-            if !d.unfinished.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "  Not completed: {} tasks (id = workflow × {} + node): {}",
-                    d.unfinished.len(),
-                    c.tasks_per_run,
-                    id_ranges(&d.unfinished)
-                );
-            }
-            let _ = writeln!(
-                out,
-                "  (latency: publication to the result's receipt, on this machine's clock; \
-                 queue wait: latency minus the worker's run time)"
+                "  Not completed: {} tasks (id = workflow × {} + node): {}",
+                d.unfinished.len(),
+                c.tasks_per_run,
+                id_ranges(&d.unfinished)
             );
         }
-        out
+        let _ = writeln!(
+            out,
+            "  (latency: publication to the result's receipt, on this machine's clock; \
+             queue wait: latency minus the worker's run time)"
+        );
     }
 }
 

@@ -9,16 +9,20 @@
 //! makes planning fast (see `docs/results.md` for the ratios against petgraph and
 //! NetworkX). The passes are public in [`stages`] so that benches can time each one.
 //!
-//! Not here: running the plan (that is the scheduler's job) and any I/O.
+//! [`Readiness`] follows one run of a planned graph: which nodes a completion makes
+//! ready and which a failure skips. Not here: running the tasks (that is the
+//! scheduler's job) and any I/O.
 
 mod cache;
 mod dag;
 mod plan;
+mod readiness;
 pub mod stages;
 
 pub use cache::{CacheStats, PlanCache};
 pub use dag::{Dag, NodeId};
 pub use plan::{Levels, Plan};
+pub use readiness::Readiness;
 
 /// Why a graph cannot be built or planned. Every message names the offending nodes or values.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

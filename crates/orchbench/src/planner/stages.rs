@@ -87,6 +87,11 @@ impl Topology {
         self.targets.len()
     }
 
+    /// Each node's number of predecessors, parallel edges counted separately.
+    pub fn indegrees(&self) -> &[u32] {
+        &self.indegree
+    }
+
     /// The successors of `node`, in edge insertion order.
     #[inline]
     pub fn successors(&self, node: u32) -> &[u32] {
