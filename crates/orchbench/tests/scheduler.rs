@@ -493,3 +493,36 @@ fn a_lone_worker_is_always_woken_between_batches() {
     let stats = pool.stats();
     assert_eq!(stats.completed, stats.submitted);
 }
+
+/// A pool runs every task it accepts and keeps a consistent record of each.
+#[test]
+fn runs_every_task_and_records_it() {
+    runtime().block_on(async {
+        let pool = Pool::new(PoolConfig::with_workers(3)).unwrap();
+        for i in 0..1000u64 {
+            let task = if i % 2 == 0 {
+                Task::noop()
+            } else {
+                Task::sleep(Duration::from_micros(10))
+            };
+            assert_eq!(pool.submit(task).await.unwrap(), i);
+        }
+        pool.wait_idle().await;
+        let mut records = pool.take_records();
+        assert_eq!(records.len(), 1000);
+        records.sort_by_key(|r| r.id);
+        for (i, r) in records.iter().enumerate() {
+            assert_eq!(r.id, i as u64);
+            assert_eq!(r.outcome, Outcome::Completed);
+            let (d, s) = (r.dispatched.unwrap(), r.started.unwrap());
+            assert!(r.created <= d && d <= s && s <= r.finished, "{r:?}");
+        }
+        let stats = pool.stats();
+        assert_eq!(
+            (stats.submitted, stats.completed, stats.in_flight),
+            (1000, 1000, 0)
+        );
+        let report = pool.shutdown(Shutdown::Drain).await;
+        assert_eq!(report.completed, 1000);
+    });
+}

@@ -12,6 +12,7 @@
 //! built from this module's public API only.
 
 mod pool;
+mod resize;
 mod speculation;
 mod task;
 
