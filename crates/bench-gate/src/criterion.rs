@@ -72,73 +72,66 @@ fn find(root: &Path, which: &str, out: &mut Vec<PathBuf>) -> Result<(), GateErro
     Ok(())
 }
 
-/// Loads one benchmark from its `<which>` directory.
-pub fn load_one(dir: &Path) -> Result<Entry, GateError> {
-    let bench_path = dir.join("benchmark.json");
-    let bench: BenchmarkJson = read_json(&bench_path)?;
-    let id = bench.full_id;
-    let sample_path = dir.join("sample.json");
-    let sample: SampleJson = read_json(&sample_path)?;
-    if sample.iters.len() != sample.times.len() {
-        return Err(GateError::field(
-            &sample_path,
-            &id,
-            "iters",
-            format!(
-                "{} iteration counts for {} times",
-                sample.iters.len(),
-                sample.times.len()
-            ),
-        ));
+/// Per-iteration times of `sample.json`, each checked: as many iteration counts as
+/// times, at least one sample, counts ≥ 1 and times > 0.
+fn sample_times(path: &Path, id: &str) -> Result<Vec<f64>, GateError> {
+    let sample: SampleJson = read_json(path)?;
+    let (iters, times) = (&sample.iters, &sample.times);
+    if iters.len() != times.len() {
+        let detail = format!("{} iteration counts for {} times", iters.len(), times.len());
+        return Err(GateError::field(path, id, "iters", detail));
     }
-    if sample.times.is_empty() {
-        return Err(GateError::field(&sample_path, &id, "times", "no samples"));
+    if times.is_empty() {
+        return Err(GateError::field(path, id, "times", "no samples"));
     }
-    let mut samples = Vec::with_capacity(sample.times.len());
-    for (i, (&iters, &time)) in sample.iters.iter().zip(&sample.times).enumerate() {
+    let mut samples = Vec::with_capacity(times.len());
+    for (i, (&iters, &time)) in iters.iter().zip(times).enumerate() {
         if !(iters.is_finite() && iters >= 1.0) {
-            return Err(GateError::field(
-                &sample_path,
-                &id,
-                format!("iters[{i}]"),
-                format!("{iters} is not a count ≥ 1"),
-            ));
+            let detail = format!("{iters} is not a count ≥ 1");
+            return Err(GateError::field(path, id, format!("iters[{i}]"), detail));
         }
         if !(time.is_finite() && time > 0.0) {
-            return Err(GateError::field(
-                &sample_path,
-                &id,
-                format!("times[{i}]"),
-                format!("{time} is not a time > 0"),
-            ));
+            let detail = format!("{time} is not a time > 0");
+            return Err(GateError::field(path, id, format!("times[{i}]"), detail));
         }
         samples.push(time / iters);
     }
+    Ok(samples)
+}
+
+/// The median and its confidence interval from `estimates.json`, checked.
+fn median_estimate(path: &Path, id: &str) -> Result<(f64, [f64; 2]), GateError> {
+    let est: EstimatesJson = read_json(path)?;
+    let m = est.median;
+    let (lo, hi) = (
+        m.confidence_interval.lower_bound,
+        m.confidence_interval.upper_bound,
+    );
+    if !(m.point_estimate.is_finite() && m.point_estimate > 0.0) {
+        let detail = format!("{} is not a time > 0", m.point_estimate);
+        return Err(GateError::field(path, id, "median.point_estimate", detail));
+    }
+    if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+        let detail = format!("[{lo}, {hi}] is not an interval");
+        return Err(GateError::field(
+            path,
+            id,
+            "median.confidence_interval",
+            detail,
+        ));
+    }
+    Ok((m.point_estimate, [lo, hi]))
+}
+
+/// Loads one benchmark from its `<which>` directory.
+pub fn load_one(dir: &Path) -> Result<Entry, GateError> {
+    let bench: BenchmarkJson = read_json(&dir.join("benchmark.json"))?;
+    let id = bench.full_id;
+    let samples = sample_times(&dir.join("sample.json"), &id)?;
     let est_path = dir.join("estimates.json");
     let (value, ci) = if est_path.is_file() {
-        let est: EstimatesJson = read_json(&est_path)?;
-        let m = est.median;
-        let (lo, hi) = (
-            m.confidence_interval.lower_bound,
-            m.confidence_interval.upper_bound,
-        );
-        if !(m.point_estimate.is_finite() && m.point_estimate > 0.0) {
-            return Err(GateError::field(
-                &est_path,
-                &id,
-                "median.point_estimate",
-                format!("{} is not a time > 0", m.point_estimate),
-            ));
-        }
-        if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
-            return Err(GateError::field(
-                &est_path,
-                &id,
-                "median.confidence_interval",
-                format!("[{lo}, {hi}] is not an interval"),
-            ));
-        }
-        (m.point_estimate, Some([lo, hi]))
+        let (value, ci) = median_estimate(&est_path, &id)?;
+        (value, Some(ci))
     } else {
         (median(&samples), None)
     };

@@ -3,7 +3,7 @@
 //! (JSON, markdown, the HTML page of [`html`]) and the exit code: 1 for a regression change point after `--since`,
 //! 0 otherwise, 2 when nothing could be judged.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
@@ -12,7 +12,7 @@ use crate::GateError;
 use crate::baseline::rfc3339;
 use crate::changepoint::Config;
 use crate::fsutil::write_atomic;
-use crate::history::{self, Checked, Found, Movement, Run};
+use crate::history::{self, Checked, Found, Movement, Run, Series};
 use crate::html::{self, Verdicts};
 use crate::machine::current_profile_id;
 
@@ -275,17 +275,7 @@ pub fn check_history(options: &CheckHistoryOptions) -> Result<HistoryOutcome, Ga
     let read = history::load(&options.file, options.skip_bad)?;
     let since = match &options.since {
         None => None,
-        Some(c) => Some(
-            read.runs
-                .iter()
-                .position(|(_, r)| {
-                    r.commit == *c || (c.len() >= 7 && r.commit.starts_with(c.as_str()))
-                })
-                .ok_or_else(|| GateError::History {
-                    path: options.file.clone(),
-                    detail: format!("--since {c}: no run of that commit in the history"),
-                })?,
-        ),
+        Some(c) => Some(since_run(&read, c, &options.file)?),
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let series = history::series(&read);
@@ -323,26 +313,55 @@ pub fn check_history(options: &CheckHistoryOptions) -> Result<HistoryOutcome, Ga
         write_atomic(path, outcome.markdown().as_bytes())?;
     }
     if let Some(path) = &options.html {
-        let runs: Vec<Run> = read.runs.iter().map(|(_, r)| r.clone()).collect();
-        let verdict_name = options
-            .verdict
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
-        let page = html::Page {
-            source: &options.file.display().to_string(),
-            runs: &runs,
-            series: &series,
-            checked: &outcome.checked,
-            failing: &outcome.failing,
-            warnings: &outcome.warnings,
-            verdict: verdict.as_ref().map(|v| (verdict_name.as_str(), v)),
-        };
-        let text = html::render(&page).map_err(|detail| GateError::History {
-            path: path.clone(),
-            detail,
-        })?;
-        write_atomic(path, text.as_bytes())?;
+        write_html(
+            path,
+            options,
+            &read.runs,
+            &series,
+            &outcome,
+            verdict.as_ref(),
+        )?;
     }
     Ok(outcome)
+}
+
+/// The index of the run of commit `c` (or a prefix of at least 7 characters).
+fn since_run(read: &history::History, c: &str, file: &Path) -> Result<usize, GateError> {
+    let matches = |r: &Run| r.commit == c || (c.len() >= 7 && r.commit.starts_with(c));
+    (read.runs.iter().position(|(_, r)| matches(r))).ok_or_else(|| GateError::History {
+        path: file.to_path_buf(),
+        detail: format!("--since {c}: no run of that commit in the history"),
+    })
+}
+
+/// Writes the history page to `path`.
+fn write_html(
+    path: &Path,
+    options: &CheckHistoryOptions,
+    runs: &[(usize, Run)],
+    series: &[Series],
+    outcome: &HistoryOutcome,
+    verdict: Option<&Verdicts>,
+) -> Result<(), GateError> {
+    let runs: Vec<Run> = runs.iter().map(|(_, r)| r.clone()).collect();
+    let verdict_name = options
+        .verdict
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let page = html::Page {
+        source: &options.file.display().to_string(),
+        runs: &runs,
+        series,
+        checked: &outcome.checked,
+        failing: &outcome.failing,
+        warnings: &outcome.warnings,
+        verdict: verdict.map(|v| (verdict_name.as_str(), v)),
+    };
+    let text = html::render(&page).map_err(|detail| GateError::History {
+        path: path.to_path_buf(),
+        detail,
+    })?;
+    write_atomic(path, text.as_bytes())?;
+    Ok(())
 }
