@@ -117,7 +117,7 @@ fn run(args: Args) -> Result<(), String> {
             reports.push(report);
         }
     }
-    print!("{}", rate_scenarios::table(&reports));
+    print!("{}", perf_test::ratelimit::table(&reports));
     if let Some(path) = &args.json {
         let json = serde_json::to_vec_pretty(&reports).map_err(|e| e.to_string())?;
         write_atomic(path, &json).map_err(|e| e.to_string())?;

@@ -8,10 +8,10 @@
 //! - the load test ([`load`]: the command; [`workflow`]: workflow runs from TOML
 //!   configs, the published workflow load test's five), locally or through a Redis broker
 //!   with remote workers ([`distributed`]);
-//! - `profile` ([`profile`]: open-loop sustained, burst and ramp loads);
+//! - `profile` ([`profile`]: open-loop sustained, burst and ramp loads, and overload);
 //! - `model` ([`model`]: the M/M/c table with dispatch delay);
-//! - `tools` ([`tools`]: parallel tool calls) and `ratelimit` ([`rate_scenarios`]: the
-//!   limiters' pacing scenarios), with reports for the gate;
+//! - `tools` ([`tools`]: parallel tool calls) and `ratelimit` ([`ratelimit`], over
+//!   [`rate_scenarios`]: the limiters' pacing scenarios), with reports for the gate;
 //! - `coordinate` ([`coordinate`]: an agent-to-agent round trip over each bus);
 //! - `speculate` ([`speculate`]: speculative tool calls against none, in one run);
 //! - `worker` (the distributed worker, [`distributed`]).
@@ -28,6 +28,7 @@ pub mod model;
 pub mod open_loop;
 pub mod profile;
 pub mod rate_scenarios;
+pub mod ratelimit;
 pub mod speculate;
 pub mod tools;
 pub mod workflow;

@@ -16,7 +16,7 @@ use perf_test::distributed::{self, WorkerOptions};
 use perf_test::load::{self, LoadOptions};
 use perf_test::model::{self, ModelOptions};
 use perf_test::profile::{self, ProfileOptions};
-use perf_test::rate_scenarios::{self, RatelimitOptions};
+use perf_test::ratelimit::{self, RatelimitOptions};
 use perf_test::speculate::{self, SpeculateOptions};
 use perf_test::tools::{self, ToolsOptions};
 use perf_test::{Console, Exit, PerfError};
@@ -83,7 +83,7 @@ fn run(cli: Cli) -> Result<(), PerfError> {
         Some(Command::Tools(options)) => tools::run(&options, console).map(drop),
         Some(Command::Profile(options)) => profile::run_command(&options, console).map(drop),
         Some(Command::Worker(options)) => distributed::run_worker(&options, console).map(drop),
-        Some(Command::Ratelimit(options)) => rate_scenarios::run(&options, console).map(drop),
+        Some(Command::Ratelimit(options)) => ratelimit::run(&options, console).map(drop),
         Some(Command::Speculate(options)) => speculate::run(&options, console).map(drop),
         Some(Command::Coordinate(options)) => coordinate::run(&options, console).map(drop),
     }

@@ -1,5 +1,5 @@
-//! `perf-test speculate`: speculative tool calls on the pool, as the async tool
-//! orchestrator's speculation engine is measured, side by side with not speculating,
+//! `perf-test speculate`: speculative tool calls on the pool, as the published
+//! speculative-execution baseline is measured, side by side with not speculating,
 //! in one run.
 //!
 //! An agent step is a model's decision that lasts D ms and selects one of K candidate
@@ -599,7 +599,6 @@ pub fn run(
 /// The summary beside the reference document's figures.
 pub fn markdown(s: &SpeculateSummary) -> String {
     let ms = |v: f64| format!("{:.2} ms", v * 1e3);
-    let pct = |v: f64| format!("{:.1} %", v * 100.0);
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -627,7 +626,25 @@ pub fn markdown(s: &SpeculateSummary) -> String {
         );
     }
     out.push_str("\n| figure | here | reference |\n| --- | ---: | ---: |\n");
-    let rows = [
+    let rows = figure_rows(s);
+    for (name, here, reference) in rows {
+        let _ = writeln!(out, "| {name} | {here} | {reference} |");
+    }
+    let p = &s.pool;
+    let _ = writeln!(
+        out,
+        "\nThe pool's count: {} speculations started, {} confirmed, {} abandoned ({} before they ran), {:.2} s of run time wasted.",
+        p.started, p.confirmed, p.abandoned, p.abandoned_unstarted, p.wasted_s
+    );
+    out
+}
+
+/// The figures beside the published speculative-execution baseline: (figure, here,
+/// reference).
+fn figure_rows(s: &SpeculateSummary) -> Vec<(&'static str, String, String)> {
+    let ms = |v: f64| format!("{:.2} ms", v * 1e3);
+    let pct = |v: f64| format!("{:.1} %", v * 100.0);
+    vec![
         ("hit rate", pct(s.hit_rate), pct(reference::HIT_RATE)),
         (
             "false-positive rate (abandoned / started)",
@@ -673,17 +690,7 @@ pub fn markdown(s: &SpeculateSummary) -> String {
             format!("{:.1} MiB", s.rss_peak_bytes as f64 / (1u64 << 20) as f64),
             "—".into(),
         ),
-    ];
-    for (name, here, reference) in rows {
-        let _ = writeln!(out, "| {name} | {here} | {reference} |");
-    }
-    let p = &s.pool;
-    let _ = writeln!(
-        out,
-        "\nThe pool's count: {} speculations started, {} confirmed, {} abandoned ({} before they ran), {:.2} s of run time wasted.",
-        p.started, p.confirmed, p.abandoned, p.abandoned_unstarted, p.wasted_s
-    );
-    out
+    ]
 }
 
 /// The summary as the report bench-gate reads (`perf/speculate/<metric>`).

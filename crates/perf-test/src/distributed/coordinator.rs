@@ -184,6 +184,23 @@ impl Ledger {
         })
     }
 
+    /// Where the run stands, for the progress line (and the live queue depth).
+    fn progress(&self, monitor: &ResourceMonitor, start: Instant) -> Progress {
+        let (rss, cpu) = monitor.latest();
+        if let Some(live) = crate::live::get() {
+            let queued = self.published.saturating_sub(self.completed + self.failed);
+            live.set_state(queued, f64::NAN);
+        }
+        Progress {
+            done: self.done as u64,
+            total: self.total as u64,
+            rss,
+            cpu,
+            active_workers: self.workers.len(),
+            elapsed_s: start.elapsed().as_secs_f64(),
+        }
+    }
+
     /// Notes the ready tasks as published at `now`.
     fn stamp_ready(&mut self, now: u64) {
         for &(run, node) in &self.ready {
@@ -256,6 +273,29 @@ struct Broker {
 }
 
 impl Broker {
+    /// The broker of a run with `config` whose results go to `reply` and whose tasks
+    /// expire after `limit`.
+    fn new(
+        config: &RunConfig,
+        reply: &str,
+        limit: Duration,
+        timeout: Duration,
+    ) -> Result<Broker, PerfError> {
+        let spec = TaskSpec {
+            reply: reply.to_owned(),
+            deadline_ns: unix_ns() + limit.as_nanos() as u64,
+            duration_ns: config.duration.as_nanos() as u64,
+            command: (config.executor == Executor::Process).then(|| config.shell_command()),
+        };
+        let payload = serde_json::to_vec(&spec).map_err(|e| PerfError::Run(e.to_string()))?;
+        Ok(Broker {
+            outages: Outages::default(),
+            unpublished: Vec::new(),
+            payload: bytes::Bytes::from(payload),
+            timeout,
+        })
+    }
+
     /// Publishes the ledger's ready tasks, or keeps them for later if the broker is away.
     async fn publish(&mut self, buses: &Buses, ledger: &mut Ledger) {
         if self.outages.since.is_some() {
@@ -437,21 +477,9 @@ pub async fn run(
     })
     .map_err(|e| PerfError::Run(format!("cannot monitor resources: {e}")))?;
     let limit = config.effective_timeout();
-    let spec = TaskSpec {
-        reply: buses.reply.clone(),
-        deadline_ns: unix_ns() + limit.as_nanos() as u64,
-        duration_ns: config.duration.as_nanos() as u64,
-        command: (config.executor == Executor::Process).then(|| config.shell_command()),
-    };
-    let payload = serde_json::to_vec(&spec).map_err(|e| PerfError::Run(e.to_string()))?;
+    let mut broker = Broker::new(config, &buses.reply, limit, broker_timeout)?;
     let start = Instant::now();
     let mut ledger = Ledger::new(config)?;
-    let mut broker = Broker {
-        outages: Outages::default(),
-        unpublished: Vec::new(),
-        payload: bytes::Bytes::from(payload),
-        timeout: broker_timeout,
-    };
     let mut tick = tokio::time::interval(progress_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut retry = tokio::time::interval(RETRY);
@@ -490,21 +518,7 @@ pub async fn run(
             }
             () = &mut stop_at => { timed_out = true; break; }
             Ok(()) = &mut ctrl_c => { interrupted = true; break; }
-            _ = tick.tick() => {
-                let (rss, cpu) = monitor.latest();
-                if let Some(live) = crate::live::get() {
-                    let queued = ledger.published.saturating_sub(ledger.completed + ledger.failed);
-                    live.set_state(queued, f64::NAN);
-                }
-                progress(Progress {
-                    done: ledger.done as u64,
-                    total: ledger.total as u64,
-                    rss,
-                    cpu,
-                    active_workers: ledger.workers.len(),
-                    elapsed_s: start.elapsed().as_secs_f64(),
-                });
-            }
+            _ = tick.tick() => progress(ledger.progress(&monitor, start)),
         }
     }
     let duration_s = start.elapsed().as_secs_f64();

@@ -137,16 +137,8 @@ pub struct WorkerReport {
 /// lost for longer than `broker_timeout` (an error, exit 4).
 pub async fn serve(config: WorkerConfig) -> Result<WorkerReport, PerfError> {
     let url = config.url.as_str();
-    let mut bus_config = broker_config(url)?;
-    let reclaim_ms = config.reclaim_after.as_millis().max(1) as u64;
-    bus_config.claim_idle_ms = reclaim_ms;
-    bus_config.claim_interval_ms = (reclaim_ms / 2).clamp(1, 1000);
-    let name = config.name.clone().unwrap_or_else(|| {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_owned())
-            .unwrap_or_else(|_| "worker".into());
-        format!("{host}-{}", std::process::id())
-    });
+    let bus_config = worker_bus_config(&config)?;
+    let name = worker_name(&config);
     // Stopping is checked between reads, never by cancelling one (see
     // `RedisSubscription::poll_batch`): a stopped worker stops reading within one
     // `block_ms` of the signal, finishes the tasks it has taken, publishes their
@@ -233,10 +225,39 @@ pub async fn serve(config: WorkerConfig) -> Result<WorkerReport, PerfError> {
     }
     stopping.store(true, std::sync::atomic::Ordering::SeqCst);
     watcher.abort();
+    settle(reader, state, unpublished).await
+}
+
+/// The task stream's settings for a worker: orphaned tasks reclaimed after
+/// `reclaim_after`, looked for twice as often (at least once a second).
+fn worker_bus_config(config: &WorkerConfig) -> Result<RedisConfig, PerfError> {
+    let mut bus_config = broker_config(&config.url)?;
+    let reclaim_ms = config.reclaim_after.as_millis().max(1) as u64;
+    bus_config.claim_idle_ms = reclaim_ms;
+    bus_config.claim_interval_ms = (reclaim_ms / 2).clamp(1, 1000);
+    Ok(bus_config)
+}
+
+/// The worker's consumer name: `--name`, else `<host>-<pid>`.
+fn worker_name(config: &WorkerConfig) -> String {
+    config.name.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "worker".into());
+        format!("{host}-{}", std::process::id())
+    })
+}
+
+/// After the loop: waits for the reader, acknowledges what is done and published (not
+/// what a stop left unpublished), and drains the pool.
+async fn settle(
+    reader: tokio::task::JoinHandle<(RedisSubscription, ReadAcks)>,
+    mut state: Running,
+    unpublished: bool,
+) -> Result<WorkerReport, PerfError> {
     let (mut inbox, mut acks_rx) = reader
         .await
         .map_err(|e| PerfError::Run(format!("the task reader failed: {e}")))?;
-    // Acknowledge what is done and published (not what a stop left unpublished).
     if !unpublished {
         while let Ok(ids) = acks_rx.try_recv() {
             inbox.ack_later(ids);
@@ -249,6 +270,9 @@ pub async fn serve(config: WorkerConfig) -> Result<WorkerReport, PerfError> {
     state.pool.shutdown(Shutdown::Drain).await;
     Ok(report)
 }
+
+/// The channel a worker's acknowledgements reach its reader on.
+type ReadAcks = tokio::sync::mpsc::UnboundedReceiver<Vec<EntryId>>;
 
 fn new_pool(slots: usize) -> Result<Arc<Pool>, PerfError> {
     Ok(Arc::new(
@@ -433,6 +457,13 @@ impl Running {
                 return Ok(false);
             }
         }
+        self.release(&done, room);
+        Ok(true)
+    }
+
+    /// Frees the slots of tasks whose results are out; a read whose tasks are all out
+    /// is acknowledged with the next read (unless it was abandoned).
+    fn release(&mut self, done: &[Done], room: &tokio::sync::Semaphore) {
         for d in done {
             let Some(read) = self.reads.get_mut(&d.read) else {
                 continue;
@@ -440,14 +471,13 @@ impl Running {
             read.left -= 1;
             self.in_flight -= 1;
             room.add_permits(1);
-            if read.left == 0 {
-                let read = self.reads.remove(&d.read).expect("present");
-                if !read.abandoned {
-                    self.acks.extend(read.ids);
-                }
+            if read.left == 0
+                && let Some(read) = self.reads.remove(&d.read)
+                && !read.abandoned
+            {
+                self.acks.extend(read.ids);
             }
         }
-        Ok(true)
     }
 
     /// A task still running past its run's deadline holds a slot nobody waits for (a

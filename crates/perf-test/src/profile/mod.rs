@@ -2,6 +2,7 @@
 //! (`sustained`, `burst`, `ramp`: [`scenarios`]) or as the backpressure and adaptive
 //! sizing demonstration ([`overload`]); [`options`] holds the command's flags.
 
+mod driver;
 pub mod options;
 pub mod overload;
 mod report;

@@ -15,13 +15,15 @@
 //! chart (`--svg`) draws workers, waiting requests and p95 latency over time for both
 //! policies.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use serde::Serialize;
 
+use super::driver::{End, Schedule, drive};
 use super::options::{OverloadOptions, Policy, ProfileOptions};
 use super::scenarios::{ProfileConfig, ProfileKind, Shape};
 use crate::workflow::Latency;
@@ -29,7 +31,7 @@ use crate::{Console, PerfError, in_range, runtime_with_metrics, write_json_noted
 use bench_gate::Direction;
 use bench_gate::chart::{self, Line};
 use bench_gate::perf::PerfReport;
-use orchbench::scheduler::{Adaptive, Outcome, Pool, PoolConfig, Shutdown, Task};
+use orchbench::scheduler::{Adaptive, Pool, PoolConfig, Shutdown};
 use orchbench::timing::{Clock, MonotonicClock};
 
 /// The width of one window of the time series.
@@ -209,15 +211,6 @@ pub struct OverloadReport {
     pub runs: Vec<PolicyRun>,
 }
 
-/// How one request ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum End {
-    Open,
-    Done(u64),
-    Failed,
-    Refused,
-}
-
 /// One reading of the pool: (ns from start, workers, in flight, waiting).
 type Sample = (u64, usize, usize, u64);
 
@@ -260,10 +253,7 @@ async fn run_policy(
         })
         .map_err(|e| PerfError::Usage(format!("--workers: {e}")))?,
     );
-    let n = arrivals.len();
     let clock = MonotonicClock::new();
-    let ends: Arc<Mutex<Vec<End>>> = Arc::new(Mutex::new(vec![End::Open; n]));
-    let mut pushed_back = vec![false; n];
     let sampling = Arc::new(AtomicBool::new(true));
     let peak = Arc::new(AtomicU64::new(0));
     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -290,45 +280,16 @@ async fn run_policy(
         }
     });
 
-    let (mut waited, mut wait_max, mut lag_max) = (0u64, 0u64, 0u64);
-    for (i, &at) in arrivals.iter().enumerate() {
-        clock.sleep_until(start + at).await;
-        let now = clock.now() - start;
-        lag_max = lag_max.max(now.saturating_sub(at));
-        let task = Task::sleep(config.task_time).on_end({
-            let (ends, clock) = (ends.clone(), clock.clone());
-            move |outcome: &Outcome| {
-                let end = match outcome {
-                    Outcome::Completed => End::Done(clock.now().saturating_sub(start)),
-                    _ => End::Failed,
-                };
-                ends.lock().unwrap_or_else(PoisonError::into_inner)[i] = end;
-            }
-        });
-        match policy {
-            Policy::Reject => {
-                if pool.try_submit(task).is_err() {
-                    pushed_back[i] = true;
-                    ends.lock().unwrap_or_else(PoisonError::into_inner)[i] = End::Refused;
-                }
-            }
-            Policy::Wait => {
-                // The driver is the only submitter and in-flight tasks only end
-                // meanwhile: a full pool now means this submission waits.
-                let full = pool.stats().in_flight >= config.cap();
-                let before = clock.now();
-                if pool.submit(task).await.is_err() {
-                    ends.lock().unwrap_or_else(PoisonError::into_inner)[i] = End::Failed;
-                }
-                if full {
-                    pushed_back[i] = true;
-                    waited += 1;
-                    wait_max = wait_max.max(clock.now() - before);
-                }
-            }
-        }
+    let schedule = Schedule {
+        arrivals,
+        task_time: config.task_time,
+        wait_at: (policy == Policy::Wait).then(|| config.cap()),
+        live_timeout: None,
+    };
+    let driven = drive(&pool, &clock, start, &schedule, |_, _| {
         peak.fetch_max(pool.stats().in_flight as u64, Ordering::Relaxed);
-    }
+    })
+    .await;
     let schedule_end = ((config.overload_s + config.after_s) * 1e9) as u64;
     clock.sleep_until(start + schedule_end).await;
     // What is still queued (wait: the backlog) gets up to a minute to finish.
@@ -338,19 +299,19 @@ async fn run_policy(
         .await
         .map_err(|e| PerfError::Run(format!("the pool sampler failed: {e}")))?;
     pool.shutdown(Shutdown::Cancel).await;
-    let ends = std::mem::take(&mut *ends.lock().unwrap_or_else(PoisonError::into_inner));
+    let ends = driven.take_ends();
     Ok(analyse(
         config,
         policy,
         arrivals,
         &ends,
-        &pushed_back,
+        &driven.pushed_back,
         &samples,
         Figures {
             in_flight_peak: peak.load(Ordering::Relaxed) as usize,
-            waited,
-            wait_max,
-            lag_max,
+            waited: driven.waited,
+            wait_max: driven.wait_max,
+            lag_max: driven.lag_max,
             schedule_end,
         },
     ))
@@ -555,7 +516,6 @@ impl OverloadReport {
     /// The summary: per policy, the cap, the refusals or waits, the pool's size over
     /// time and the recovery.
     pub fn text(&self) -> String {
-        use std::fmt::Write as _;
         let c = &self.config;
         let mut out = String::new();
         let _ = writeln!(out, "=== Load profile: overload ===");
@@ -575,69 +535,8 @@ impl OverloadReport {
             c.cap(),
             c.queue
         );
-        let ms = |s: f64| s * 1e3;
-        let opt = |v: Option<f64>| v.map_or("never".to_owned(), |s| format!("{s:.2} s"));
         for r in &self.runs {
-            let _ = writeln!(out, "\nPolicy {}:", r.policy.name());
-            let _ = writeln!(
-                out,
-                "  In flight: peak {} of the cap {} ({})",
-                r.in_flight_peak,
-                c.cap(),
-                if r.in_flight_peak <= c.cap() {
-                    "never above it"
-                } else {
-                    "ABOVE IT"
-                }
-            );
-            match r.policy {
-                Policy::Reject => {
-                    let _ = writeln!(
-                        out,
-                        "  Refused: {} of {} ({} during the overload)",
-                        r.refused, r.requests, r.refused_in_overload
-                    );
-                }
-                Policy::Wait => {
-                    let _ = writeln!(
-                        out,
-                        "  Waited for room: {} submissions (longest {:.1} ms); refused {}; driver lag max {:.2} s",
-                        r.waited,
-                        ms(r.wait_max_s),
-                        r.refused,
-                        r.driver_lag_max_s
-                    );
-                }
-            }
-            let _ = writeln!(
-                out,
-                "  Completed: {} of {}; {} failed or unfinished; waiting peak {}",
-                r.completed, r.requests, r.other_errors, r.waiting_peak
-            );
-            let l = &r.latency;
-            let _ = writeln!(
-                out,
-                "  Latency from intended arrival: p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-                ms(l.p50),
-                ms(l.p95),
-                ms(l.p99),
-                ms(l.max)
-            );
-            let _ = writeln!(
-                out,
-                "  Workers: {} at the start, peak {} at {:.2} s; after the overload: shrinking from {}, lowest {}, {} at the end",
-                r.workers_start,
-                r.workers_peak,
-                r.peak_at_s,
-                opt(r.shrink_after_s),
-                r.workers_low_after,
-                r.workers_end
-            );
-            let _ = writeln!(
-                out,
-                "  Recovery (overload end to nothing waiting): {}",
-                opt(r.recovery_s)
-            );
+            policy_text(&mut out, c, r);
         }
         out
     }
@@ -685,6 +584,72 @@ impl OverloadReport {
         ];
         Ok(stack(&panels))
     }
+}
+
+/// One policy's run in the summary.
+fn policy_text(out: &mut String, c: &OverloadConfig, r: &PolicyRun) {
+    let ms = |s: f64| s * 1e3;
+    let opt = |v: Option<f64>| v.map_or("never".to_owned(), |s| format!("{s:.2} s"));
+    let _ = writeln!(out, "\nPolicy {}:", r.policy.name());
+    let _ = writeln!(
+        out,
+        "  In flight: peak {} of the cap {} ({})",
+        r.in_flight_peak,
+        c.cap(),
+        if r.in_flight_peak <= c.cap() {
+            "never above it"
+        } else {
+            "ABOVE IT"
+        }
+    );
+    match r.policy {
+        Policy::Reject => {
+            let _ = writeln!(
+                out,
+                "  Refused: {} of {} ({} during the overload)",
+                r.refused, r.requests, r.refused_in_overload
+            );
+        }
+        Policy::Wait => {
+            let _ = writeln!(
+                out,
+                "  Waited for room: {} submissions (longest {:.1} ms); refused {}; driver lag max {:.2} s",
+                r.waited,
+                ms(r.wait_max_s),
+                r.refused,
+                r.driver_lag_max_s
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "  Completed: {} of {}; {} failed or unfinished; waiting peak {}",
+        r.completed, r.requests, r.other_errors, r.waiting_peak
+    );
+    let l = &r.latency;
+    let _ = writeln!(
+        out,
+        "  Latency from intended arrival: p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        ms(l.p50),
+        ms(l.p95),
+        ms(l.p99),
+        ms(l.max)
+    );
+    let _ = writeln!(
+        out,
+        "  Workers: {} at the start, peak {} at {:.2} s; after the overload: shrinking from {}, lowest {}, {} at the end",
+        r.workers_start,
+        r.workers_peak,
+        r.peak_at_s,
+        opt(r.shrink_after_s),
+        r.workers_low_after,
+        r.workers_end
+    );
+    let _ = writeln!(
+        out,
+        "  Recovery (overload end to nothing waiting): {}",
+        opt(r.recovery_s)
+    );
 }
 
 /// SVG documents of 640 × 400, one above the other, as one document.

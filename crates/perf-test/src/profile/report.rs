@@ -1,6 +1,8 @@
 //! A scenario's report: the figures bench-gate judges and the summary a person reads,
 //! with the published targets beside them.
 
+use std::fmt::Write as _;
+
 use super::scenarios::{ProfileKind, ProfileReport};
 use bench_gate::Direction;
 use bench_gate::perf::PerfReport;
@@ -77,7 +79,6 @@ impl ProfileReport {
 
     /// The summary, with the published tool-execution benchmarks' targets beside the figures.
     pub fn text(&self) -> String {
-        use std::fmt::Write as _;
         let c = &self.config;
         let mut out = String::new();
         let _ = writeln!(out, "=== Load profile: {} ===", c.kind.name());
@@ -128,98 +129,112 @@ impl ProfileReport {
             r.rss_peak / 1024,
             r.cpu_mean
         );
-        let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
         match c.kind {
-            ProfileKind::Sustained => {
-                let _ = writeln!(out, "The published tool-execution benchmarks' targets:");
-                let _ = writeln!(
-                    out,
-                    "  p95 < 500 ms: {:.1} ms, {}",
-                    l.p95 * 1e3,
-                    verdict(l.p95 < 0.5)
-                );
-                let _ = writeln!(
-                    out,
-                    "  success > 99.5 %: {:.3} %, {}",
-                    self.success_rate * 100.0,
-                    verdict(self.success_rate > 0.995)
-                );
-                let _ = writeln!(
-                    out,
-                    "  RSS growth < 10 %: {:+.1} %, {}",
-                    self.rss_growth_pct,
-                    verdict(self.rss_growth_pct < 10.0)
-                );
-            }
-            ProfileKind::Burst => {
-                let _ = writeln!(out, "Bursts (queue peak, recovery, errors):");
-                for b in &self.bursts {
-                    let _ = writeln!(
-                        out,
-                        "  at {:>5.1} s: peak {:>4}, recovered in {:.3} s, {} of {} failed",
-                        b.at_s, b.queue_peak, b.recovery_s, b.errors, b.requests
-                    );
-                }
-                let BurstTotals {
-                    worst_recovery_s: worst,
-                    queue_peak: peak,
-                    error_rate: rate,
-                } = self.burst_totals();
-                let _ = writeln!(out, "The published tool-execution benchmarks' targets:");
-                let _ = writeln!(
-                    out,
-                    "  recovery < 2 s: {worst:.3} s, {}",
-                    verdict(worst < 2.0)
-                );
-                let _ = writeln!(out, "  queue depth < 50: {peak}, {}", verdict(peak < 50));
-                let _ = writeln!(
-                    out,
-                    "  errors < 0.1 %: {:.3} %, {}",
-                    rate * 100.0,
-                    verdict(rate < 0.001)
-                );
-            }
+            ProfileKind::Sustained => self.sustained_text(&mut out),
+            ProfileKind::Burst => self.burst_text(&mut out),
+            ProfileKind::Ramp => self.ramp_text(&mut out),
             // Never a `ProfileReport`: its own report is `OverloadReport`.
             ProfileKind::Overload => {}
-            ProfileKind::Ramp => {
-                match self.breaking_point {
-                    Some(rate) => {
-                        let _ = writeln!(
-                            out,
-                            "Breaking point: {rate:.0} requests/s offered (p95 over {} ms or errors over {:.2} %); the pool's capacity is {:.0}/s",
-                            c.slo_p95.as_secs_f64() * 1e3,
-                            c.error_budget * 100.0,
-                            c.capacity()
-                        );
-                    }
-                    None => {
-                        let _ = writeln!(
-                            out,
-                            "Breaking point: not reached up to {:.0} requests/s",
-                            self.highest_good_rate
-                        );
-                    }
-                }
-                let _ = writeln!(
-                    out,
-                    "Highest rate within the SLO: {:.0} requests/s",
-                    self.highest_good_rate
-                );
-                match self.ramp_recovery_s {
-                    Some(r) if r.is_finite() => {
-                        let _ = writeln!(
-                            out,
-                            "Recovery after the drop: {r:.3} s (reference: < 30 s), {}",
-                            verdict(r < 30.0)
-                        );
-                    }
-                    _ => {
-                        let _ =
-                            writeln!(out, "Recovery after the drop: not within the run, MISSED");
-                    }
-                }
-            }
         }
         out
     }
+
+    /// The sustained load's targets, met or missed.
+    fn sustained_text(&self, out: &mut String) {
+        let l = &self.latency;
+        let _ = writeln!(out, "The published tool-execution benchmarks' targets:");
+        let _ = writeln!(
+            out,
+            "  p95 < 500 ms: {:.1} ms, {}",
+            l.p95 * 1e3,
+            verdict(l.p95 < 0.5)
+        );
+        let _ = writeln!(
+            out,
+            "  success > 99.5 %: {:.3} %, {}",
+            self.success_rate * 100.0,
+            verdict(self.success_rate > 0.995)
+        );
+        let _ = writeln!(
+            out,
+            "  RSS growth < 10 %: {:+.1} %, {}",
+            self.rss_growth_pct,
+            verdict(self.rss_growth_pct < 10.0)
+        );
+    }
+
+    /// Each burst, and the burst targets, met or missed.
+    fn burst_text(&self, out: &mut String) {
+        let _ = writeln!(out, "Bursts (queue peak, recovery, errors):");
+        for b in &self.bursts {
+            let _ = writeln!(
+                out,
+                "  at {:>5.1} s: peak {:>4}, recovered in {:.3} s, {} of {} failed",
+                b.at_s, b.queue_peak, b.recovery_s, b.errors, b.requests
+            );
+        }
+        let BurstTotals {
+            worst_recovery_s: worst,
+            queue_peak: peak,
+            error_rate: rate,
+        } = self.burst_totals();
+        let _ = writeln!(out, "The published tool-execution benchmarks' targets:");
+        let _ = writeln!(
+            out,
+            "  recovery < 2 s: {worst:.3} s, {}",
+            verdict(worst < 2.0)
+        );
+        let _ = writeln!(out, "  queue depth < 50: {peak}, {}", verdict(peak < 50));
+        let _ = writeln!(
+            out,
+            "  errors < 0.1 %: {:.3} %, {}",
+            rate * 100.0,
+            verdict(rate < 0.001)
+        );
+    }
+
+    /// The ramp's breaking point and its recovery.
+    fn ramp_text(&self, out: &mut String) {
+        let c = &self.config;
+        match self.breaking_point {
+            Some(rate) => {
+                let _ = writeln!(
+                    out,
+                    "Breaking point: {rate:.0} requests/s offered (p95 over {} ms or errors over {:.2} %); the pool's capacity is {:.0}/s",
+                    c.slo_p95.as_secs_f64() * 1e3,
+                    c.error_budget * 100.0,
+                    c.capacity()
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "Breaking point: not reached up to {:.0} requests/s",
+                    self.highest_good_rate
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "Highest rate within the SLO: {:.0} requests/s",
+            self.highest_good_rate
+        );
+        match self.ramp_recovery_s {
+            Some(r) if r.is_finite() => {
+                let _ = writeln!(
+                    out,
+                    "Recovery after the drop: {r:.3} s (reference: < 30 s), {}",
+                    verdict(r < 30.0)
+                );
+            }
+            _ => {
+                let _ = writeln!(out, "Recovery after the drop: not within the run, MISSED");
+            }
+        }
+    }
+}
+
+/// `met` or `MISSED`.
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "MISSED" }
 }

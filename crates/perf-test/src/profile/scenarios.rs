@@ -24,16 +24,17 @@
 //! The defaults are the published tool-execution benchmarks' scenarios, scaled to finish within a
 //! minute; `full` gives their real lengths (10 min, 10 min, 30 min).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use serde::Serialize;
 
+use super::driver::{End, Schedule, drive};
 use crate::PerfError;
 use crate::workflow::Latency;
 use orchbench::monitor::{MonitorConfig, MonitorReport, ResourceMonitor};
-use orchbench::scheduler::{Backpressure, Outcome, Pool, PoolConfig, Shutdown, Task};
+use orchbench::scheduler::{Backpressure, Pool, PoolConfig, Shutdown};
 use orchbench::timing::{Clock, MonotonicClock};
 use orchbench::workload::SplitMix64;
 
@@ -327,19 +328,6 @@ impl ProfileConfig {
     }
 }
 
-/// How one request ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum End {
-    /// Not ended (the run stopped first).
-    Open,
-    /// Ended at this offset from the start, ns.
-    Done(u64),
-    /// The task failed.
-    Failed,
-    /// The pool was full on arrival.
-    Rejected,
-}
-
 /// One second of the run, by intended arrival.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Window {
@@ -431,9 +419,7 @@ pub async fn run(
         .map_err(|e| PerfError::Usage(format!("--workers: {e}")))?,
     );
     let arrivals = config.arrivals();
-    let n = arrivals.len();
     let clock = MonotonicClock::new();
-    let ends: Arc<Mutex<Vec<End>>> = Arc::new(Mutex::new(vec![End::Open; n]));
     tokio::time::sleep(Duration::from_millis(20)).await;
     let monitor = ResourceMonitor::start(MonitorConfig {
         interval: Duration::from_millis(100),
@@ -466,44 +452,22 @@ pub async fn run(
         }
     });
 
-    let timeout_ns = config.request_timeout.as_nanos() as u64;
-    let mut lag_max = 0u64;
+    let schedule = Schedule {
+        arrivals: &arrivals,
+        task_time: config.task_time,
+        wait_at: None,
+        live_timeout: Some(config.request_timeout.as_nanos() as u64),
+    };
     let mut next_progress = 1_000_000_000u64;
-    for (i, &at) in arrivals.iter().enumerate() {
-        clock.sleep_until(start + at).await;
-        let now = clock.now() - start;
-        lag_max = lag_max.max(now.saturating_sub(at));
-        let task = Task::sleep(config.task_time).on_end({
-            let (ends, clock) = (ends.clone(), clock.clone());
-            move |outcome: &Outcome| {
-                let end = match outcome {
-                    Outcome::Completed => End::Done(clock.now().saturating_sub(start)),
-                    _ => End::Failed,
-                };
-                if let Some(live) = crate::live::get() {
-                    let latency = clock.now().saturating_sub(start + at);
-                    let ok = matches!(end, End::Done(_)) && latency <= timeout_ns;
-                    live.observe(latency as f64 / 1e9, ok);
-                }
-                ends.lock().unwrap_or_else(PoisonError::into_inner)[i] = end;
-            }
-        });
-        if pool.try_submit(task).is_err() {
-            ends.lock().unwrap_or_else(PoisonError::into_inner)[i] = End::Rejected;
-            if let Some(live) = crate::live::get() {
-                live.rejected();
-            }
-        }
+    let driven = drive(&pool, &clock, start, &schedule, |i, now| {
         if now >= next_progress {
             next_progress += 1_000_000_000;
             let s = pool.stats();
-            progress(
-                now as f64 / 1e9,
-                i as u64 + 1,
-                s.in_flight.saturating_sub(s.busy_workers) as u64,
-            );
+            let queued = s.in_flight.saturating_sub(s.busy_workers) as u64;
+            progress(now as f64 / 1e9, i as u64 + 1, queued);
         }
-    }
+    })
+    .await;
     // Let the schedule run out (the last arrivals may precede its end), then let what
     // is queued finish, within the request timeout: later ends are errors anyway.
     let schedule_end = (config.seconds() * 1e9) as u64;
@@ -515,10 +479,142 @@ pub async fn run(
         .map_err(|e| PerfError::Run(format!("the queue sampler failed: {e}")))?;
     pool.shutdown(Shutdown::Cancel).await;
     let resources = monitor.stop();
-    let ends = std::mem::take(&mut *ends.lock().unwrap_or_else(PoisonError::into_inner));
+    let ends = driven.take_ends();
     Ok(analyse(
-        config, &arrivals, &ends, &samples, lag_max, resources,
+        config,
+        &arrivals,
+        &ends,
+        &samples,
+        driven.lag_max,
+        resources,
     ))
+}
+
+/// The requests of a run: when each was meant to arrive and how it ended.
+struct Requests<'a> {
+    arrivals: &'a [u64],
+    ends: &'a [End],
+    /// The request timeout, ns.
+    timeout: u64,
+}
+
+impl Requests<'_> {
+    /// Request `i`'s latency from its intended arrival, if it completed.
+    fn latency(&self, i: usize) -> Option<u64> {
+        match self.ends[i] {
+            End::Done(t) => Some(t.saturating_sub(self.arrivals[i])),
+            _ => None,
+        }
+    }
+
+    /// Whether request `i` completed within the timeout.
+    fn ok(&self, i: usize) -> bool {
+        self.latency(i).is_some_and(|l| l <= self.timeout)
+    }
+
+    /// One-second windows by intended arrival, over `seconds`.
+    fn windows(&self, seconds: f64) -> Vec<Window> {
+        let n = self.arrivals.len();
+        let mut windows = Vec::new();
+        let mut i = 0;
+        for w in 0..seconds.ceil() as usize {
+            let end = (w as u64 + 1) * 1_000_000_000;
+            let first = i;
+            while i < n && self.arrivals[i] < end {
+                i += 1;
+            }
+            let lat = Latency::from_nanos((first..i).filter_map(|j| self.latency(j)));
+            windows.push(Window {
+                at_s: w as f64,
+                offered: (i - first) as u64,
+                errors: (first..i).filter(|&j| !self.ok(j)).count() as u64,
+                p95_s: lat.p95,
+            });
+        }
+        windows
+    }
+}
+
+/// The queue depth's changes, (ns, depth) in time order: the depth at `t` is that of
+/// the last change at or before `t`.
+struct Depths<'a>(&'a [(u64, u64)]);
+
+impl Depths<'_> {
+    fn at(&self, t: u64) -> u64 {
+        let before = self.0.iter().take_while(|&&(at, _)| at <= t);
+        before.last().map_or(0, |&(_, q)| q)
+    }
+
+    /// Recovery: from `t` until the queue is first empty, s (0 if it already is).
+    fn drained_after(&self, t: u64) -> f64 {
+        if self.at(t) == 0 {
+            return 0.0;
+        }
+        let empty = self.0.iter().find(|&&(at, q)| at >= t && q == 0);
+        empty.map_or(f64::INFINITY, |&(at, _)| (at - t) as f64 / 1e9)
+    }
+
+    /// The most requests waiting at once between `a` and `b`.
+    fn peak_between(&self, a: u64, b: u64) -> u64 {
+        let inside = self.0.iter().filter(|&&(at, _)| at > a && at < b);
+        inside.map(|&(_, q)| q).max().unwrap_or(0).max(self.at(a))
+    }
+}
+
+/// Per judged burst its figures, and the ramp's recovery after its drop.
+fn bursts(
+    config: &ProfileConfig,
+    requests: &Requests,
+    depths: &Depths,
+) -> (Vec<BurstFigures>, Option<f64>) {
+    let arrivals = requests.arrivals;
+    let mut bursts = Vec::new();
+    let mut t0 = 0.0;
+    let mut ramp_recovery_s = None;
+    for (k, s) in config.segments.iter().enumerate() {
+        let (a, b) = ((t0 * 1e9) as u64, ((t0 + s.seconds) * 1e9) as u64);
+        if config.kind == ProfileKind::Burst && s.judged {
+            let recovery = depths.drained_after(b);
+            let drain_end = b + (recovery.min(config.seconds()) * 1e9) as u64 + 1;
+            // Arrivals are in time order: the burst's are one range.
+            let members =
+                arrivals.partition_point(|&t| t < a)..arrivals.partition_point(|&t| t < b);
+            bursts.push(BurstFigures {
+                at_s: t0,
+                queue_peak: depths.peak_between(a, drain_end),
+                recovery_s: recovery,
+                requests: members.len() as u64,
+                errors: members.filter(|&j| !requests.ok(j)).count() as u64,
+            });
+        }
+        if config.kind == ProfileKind::Ramp && s.judged && k + 1 < config.segments.len() {
+            ramp_recovery_s = Some(depths.drained_after(b));
+        }
+        t0 += s.seconds;
+    }
+    (bursts, ramp_recovery_s)
+}
+
+/// The ramp's breaking point (the offered rate of the first window of the rising part
+/// over the SLO or the error budget; ramps only) and the highest rate before it.
+fn breaking_point(config: &ProfileConfig, windows: &[Window]) -> (Option<f64>, f64) {
+    let rising = config.segments.iter().take_while(|s| s.judged);
+    let rising_end = rising.map(|s| s.seconds).sum::<f64>();
+    let slo = config.slo_p95.as_secs_f64();
+    let broken = |w: &Window| {
+        w.offered > 0 && (w.p95_s > slo || w.errors as f64 / w.offered as f64 > config.error_budget)
+    };
+    let rising: Vec<&Window> = (windows.iter())
+        .filter(|w| w.at_s + 1.0 <= rising_end + 1e-9)
+        .collect();
+    let breaking_point = (config.kind == ProfileKind::Ramp)
+        .then(|| rising.iter().find(|w| broken(w)).map(|w| w.offered as f64))
+        .flatten();
+    let highest_good_rate = (rising.iter())
+        .take_while(|w| !broken(w))
+        .map(|w| w.offered as f64)
+        .fold(0.0, f64::max);
+    (breaking_point, highest_good_rate)
 }
 
 fn analyse(
@@ -529,112 +625,17 @@ fn analyse(
     lag_max: u64,
     resources: MonitorReport,
 ) -> ProfileReport {
-    let timeout = config.request_timeout.as_nanos() as u64;
-    let latency_of = |i: usize| match ends[i] {
-        End::Done(t) => Some(t.saturating_sub(arrivals[i])),
-        _ => None,
+    let requests = Requests {
+        arrivals,
+        ends,
+        timeout: config.request_timeout.as_nanos() as u64,
     };
-    let ok = |i: usize| latency_of(i).is_some_and(|l| l <= timeout);
     let n = arrivals.len();
-    let succeeded = (0..n).filter(|&i| ok(i)).count() as u64;
-    let rejected = ends.iter().filter(|e| **e == End::Rejected).count() as u64;
-    let seconds = config.seconds();
-
-    // One-second windows by intended arrival.
-    let mut windows = Vec::new();
-    let mut i = 0;
-    for w in 0..seconds.ceil() as usize {
-        let end = (w as u64 + 1) * 1_000_000_000;
-        let first = i;
-        while i < n && arrivals[i] < end {
-            i += 1;
-        }
-        let lat = Latency::from_nanos((first..i).filter_map(latency_of));
-        windows.push(Window {
-            at_s: w as f64,
-            offered: (i - first) as u64,
-            errors: (first..i).filter(|&j| !ok(j)).count() as u64,
-            p95_s: lat.p95,
-        });
-    }
-    // `samples` holds the queue depth's changes: the depth at `t` is that of the last
-    // change at or before `t`.
-    let depth_at = |t: u64| {
-        samples
-            .iter()
-            .take_while(|&&(at, _)| at <= t)
-            .last()
-            .map_or(0, |&(_, q)| q)
-    };
-    // Recovery: from `t` until the queue is first empty (0 if it already is).
-    let drained_after = |t: u64| -> f64 {
-        if depth_at(t) == 0 {
-            return 0.0;
-        }
-        samples
-            .iter()
-            .find(|&&(at, q)| at >= t && q == 0)
-            .map_or(f64::INFINITY, |&(at, _)| (at - t) as f64 / 1e9)
-    };
-    let peak_between = |a: u64, b: u64| {
-        samples
-            .iter()
-            .filter(|&&(at, _)| at > a && at < b)
-            .map(|&(_, q)| q)
-            .max()
-            .unwrap_or(0)
-            .max(depth_at(a))
-    };
-    let mut bursts = Vec::new();
-    let mut t0 = 0.0;
-    let mut ramp_recovery_s = None;
-    for (k, s) in config.segments.iter().enumerate() {
-        let (a, b) = ((t0 * 1e9) as u64, ((t0 + s.seconds) * 1e9) as u64);
-        if config.kind == ProfileKind::Burst && s.judged {
-            let recovery = drained_after(b);
-            let drain_end = b + (recovery.min(seconds) * 1e9) as u64 + 1;
-            // Arrivals are in time order: the burst's are one range.
-            let members =
-                arrivals.partition_point(|&t| t < a)..arrivals.partition_point(|&t| t < b);
-            bursts.push(BurstFigures {
-                at_s: t0,
-                queue_peak: peak_between(a, drain_end),
-                recovery_s: recovery,
-                requests: members.len() as u64,
-                errors: members.filter(|&j| !ok(j)).count() as u64,
-            });
-        }
-        if config.kind == ProfileKind::Ramp && s.judged && k + 1 < config.segments.len() {
-            ramp_recovery_s = Some(drained_after(b));
-        }
-        t0 += s.seconds;
-    }
-    // Ramp: the first window of the rising part over the SLO or the error budget.
-    let rising_end = config
-        .segments
-        .iter()
-        .take_while(|s| s.judged)
-        .map(|s| s.seconds)
-        .sum::<f64>();
-    let slo = config.slo_p95.as_secs_f64();
-    let broken = |w: &Window| {
-        w.offered > 0 && (w.p95_s > slo || w.errors as f64 / w.offered as f64 > config.error_budget)
-    };
-    let rising: Vec<&Window> = windows
-        .iter()
-        .filter(|w| w.at_s + 1.0 <= rising_end + 1e-9)
-        .collect();
-    let breaking_point = if config.kind == ProfileKind::Ramp {
-        rising.iter().find(|w| broken(w)).map(|w| w.offered as f64)
-    } else {
-        None
-    };
-    let highest_good_rate = rising
-        .iter()
-        .take_while(|w| !broken(w))
-        .map(|w| w.offered as f64)
-        .fold(0.0, f64::max);
-    let latency = Latency::from_nanos((0..n).filter_map(latency_of));
+    let succeeded = (0..n).filter(|&i| requests.ok(i)).count() as u64;
+    let rejected = ends.iter().filter(|e| **e == End::Refused).count() as u64;
+    let windows = requests.windows(config.seconds());
+    let (bursts, ramp_recovery_s) = bursts(config, &requests, &Depths(samples));
+    let (breaking_point, highest_good_rate) = breaking_point(config, &windows);
     let completed = ends.iter().filter(|e| matches!(e, End::Done(_))).count() as u64;
     let rss_growth_pct = if resources.rss_initial > 0 {
         resources.rss_growth() as f64 / resources.rss_initial as f64 * 100.0
@@ -647,13 +648,13 @@ fn analyse(
         succeeded,
         rejected,
         other_errors: n as u64 - succeeded - rejected,
-        latency,
+        latency: Latency::from_nanos((0..n).filter_map(|i| requests.latency(i))),
         success_rate: if n == 0 {
             0.0
         } else {
             succeeded as f64 / n as f64
         },
-        throughput: completed as f64 / seconds,
+        throughput: completed as f64 / config.seconds(),
         queue_peak: samples.iter().map(|&(_, q)| q).max().unwrap_or(0),
         bursts,
         windows,
