@@ -171,8 +171,8 @@ fn memory_bus(
 #[library_benchmark]
 #[bench::solve_c_1_to_64(args = (64))]
 fn mmc(max_servers: u32) -> Vec<(u32, Result<MmcSolution, QueueingError>)> {
-    // 100 arrivals/s, 10 tasks/s per worker: unstable below 11 servers, as in the research
-    // orchestrator's M/M/c table.
+    // 100 arrivals/s, 10 tasks/s per worker: unstable below 11 servers, as in the published
+    // queueing study's M/M/c table.
     black_box(sweep(black_box(100.0), 10.0, 0.001, max_servers))
 }
 
