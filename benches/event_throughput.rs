@@ -43,9 +43,9 @@ use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
 use orchbench::events::{
-    Event, EventBus, EventKind, MemoryBus, MemoryConfig, RedisConfig, RedisServer, RedisStreamsBus,
-    Subscription,
+    Event, EventBus, EventKind, MemoryBus, MemoryConfig, RedisConfig, RedisStreamsBus, Subscription,
 };
+use orchbench_redis_server::RedisServer;
 use perf_test::coordinate::{self, Pair};
 
 fn ev(i: u64) -> Event {

@@ -4,16 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 
-use crate::util::fixtures_dir;
-
-fn gate(dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("bench-gate").expect("the bench-gate binary is built");
-    cmd.current_dir(dir).env("NO_COLOR", "1");
-    cmd
-}
+use crate::util::{fixtures_dir, gate};
 
 /// A scratch copy of the fixture tree as `<tmp>/target/criterion`.
 fn workspace() -> (tempfile::TempDir, PathBuf) {

@@ -4,16 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 
-use crate::util::fixtures_dir;
-
-fn gate(dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("bench-gate").expect("the bench-gate binary is built");
-    cmd.current_dir(dir).env("NO_COLOR", "1");
-    cmd
-}
+use crate::util::{fixtures_dir, gate};
 
 fn history_fixture(name: &str) -> PathBuf {
     fixtures_dir().join("history").join(name)

@@ -1,7 +1,9 @@
 //! Shared helpers for bench-gate's integration tests.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
+
+use assert_cmd::Command;
 
 /// The directory holding committed test fixtures (real Criterion and gungraun output).
 pub fn fixtures_dir() -> PathBuf {
@@ -29,3 +31,10 @@ pub const COUNTS_ONLY: [&str; 6] = [
     "--perf-dir",
     "none",
 ];
+
+/// The `bench-gate` binary, run in `dir` without colour.
+pub fn gate(dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("bench-gate").expect("the bench-gate binary is built");
+    cmd.current_dir(dir).env("NO_COLOR", "1");
+    cmd
+}

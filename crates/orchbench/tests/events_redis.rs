@@ -6,15 +6,15 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use orchbench::events::{
-    BusError, Event, EventBus, EventKind, RedisConfig, RedisServer, RedisStreamsBus, Subscription,
-    Trim,
+    BusError, Event, EventBus, EventKind, RedisConfig, RedisStreamsBus, Subscription, Trim,
 };
+use orchbench_redis_server::RedisServer;
 
 use crate::util::rt;
 
 /// A fresh server for `test`; a test without one fails.
 fn server(test: &str) -> RedisServer {
-    crate::util::redis_server(test)
+    orchbench_redis_server::required(test)
 }
 
 fn ev(i: u64) -> Event {

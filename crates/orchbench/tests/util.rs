@@ -106,10 +106,3 @@ pub fn rt() -> tokio::runtime::Runtime {
         .build()
         .unwrap()
 }
-
-/// A fresh `redis-server` on a free loopback port (persistence off) for `test`; the
-/// test fails, naming what to install, when none can start: it never passes by skipping.
-pub fn redis_server(test: &str) -> orchbench::events::RedisServer {
-    orchbench::events::RedisServer::start()
-        .unwrap_or_else(|e| panic!("{test}: a real redis-server is required: {e}"))
-}

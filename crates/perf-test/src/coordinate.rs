@@ -18,9 +18,10 @@ use std::time::{Duration, Instant};
 use bench_gate::Direction;
 use bench_gate::perf::PerfReport;
 use orchbench::events::{
-    BusError, Event, EventBus, EventKind, MemoryBus, MemoryConfig, RedisConfig, RedisServer,
-    RedisStreamsBus, Subscription,
+    BusError, Event, EventBus, EventKind, MemoryBus, MemoryConfig, RedisConfig, RedisStreamsBus,
+    Subscription,
 };
+use orchbench_redis_server::RedisServer;
 use serde::Serialize;
 use tokio::task::JoinHandle;
 

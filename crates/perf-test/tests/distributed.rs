@@ -94,7 +94,7 @@ fn coordinator(dir: &std::path::Path) -> assert_cmd::Command {
 
 #[test]
 fn two_workers_run_every_task_and_the_figures_add_up() {
-    let server = crate::util::redis_server("two_workers_run_every_task");
+    let server = orchbench_redis_server::required("two_workers_run_every_task");
     let url = server.url();
     let mut workers = Workers::start(&url, &["wA", "wB"], &["--workers", "8", "--batch", "256"]);
     let dir = tempfile::tempdir().unwrap();
@@ -154,7 +154,7 @@ fn two_workers_run_every_task_and_the_figures_add_up() {
 
 #[test]
 fn a_worker_killed_mid_run_loses_no_task() {
-    let server = crate::util::redis_server("a_worker_killed_mid_run");
+    let server = orchbench_redis_server::required("a_worker_killed_mid_run");
     let url = server.url();
     let mut workers = Workers::start(
         &url,
@@ -259,7 +259,7 @@ fn an_unreachable_broker_is_exit_4_naming_it() {
 #[test]
 fn a_worker_started_before_its_broker_waits_for_it() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = crate::util::redis_server("a_worker_started_before_its_broker");
+    let mut server = orchbench_redis_server::required("a_worker_started_before_its_broker");
     let url = server.url();
     server.stop();
     let mut worker = Command::new(cargo_bin("perf-test"))
@@ -335,7 +335,7 @@ struct Outage {
 }
 
 fn run_through_an_outage(
-    server: &mut orchbench::events::RedisServer,
+    server: &mut orchbench_redis_server::RedisServer,
     back_after: Option<Duration>,
     broker_timeout: &str,
 ) -> Outage {
@@ -440,7 +440,8 @@ fn assert_survived(o: &Outage) {
 /// has not seen complete, and the run completes with each task reported once.
 #[test]
 fn a_run_survives_a_broker_restart_without_persistence() {
-    let mut server = crate::util::redis_server("a_run_survives_a_restart_without_persistence");
+    let mut server =
+        orchbench_redis_server::required("a_run_survives_a_restart_without_persistence");
     let o = run_through_an_outage(&mut server, Some(Duration::from_secs(2)), "30");
     assert_survived(&o);
     // The kill came mid-run: what had not completed was lost and published again.
@@ -457,7 +458,7 @@ fn a_run_survives_a_broker_restart_without_persistence() {
 /// published again, and the run completes with each task reported once.
 #[test]
 fn a_run_survives_a_broker_restart_with_aof() {
-    let mut server = orchbench::events::RedisServer::start_durable()
+    let mut server = orchbench_redis_server::RedisServer::start_durable()
         .expect("a_run_survives_a_restart_with_aof: a real redis-server is required");
     let o = run_through_an_outage(&mut server, Some(Duration::from_secs(2)), "30");
     assert_survived(&o);
@@ -473,7 +474,7 @@ fn a_run_survives_a_broker_restart_with_aof() {
 /// writes its report, which names exactly the tasks that did not complete.
 #[test]
 fn a_broker_that_stays_dead_is_exit_4_with_the_report() {
-    let mut server = crate::util::redis_server("a_broker_that_stays_dead");
+    let mut server = orchbench_redis_server::required("a_broker_that_stays_dead");
     let o = run_through_an_outage(&mut server, None, "2");
     let all = format!("{}\n{}", o.stdout, o.stderr);
     assert_eq!(o.code, Some(4), "{all}");

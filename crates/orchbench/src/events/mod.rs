@@ -18,14 +18,12 @@
 mod event;
 mod memory;
 mod redis;
-mod server;
 
 use std::future::Future;
 
 pub use event::{DecodeError, Event, EventKind, Payload};
 pub use memory::{MemoryBus, MemoryConfig, MemorySubscription};
 pub use redis::{EntryId, RedisConfig, RedisStats, RedisStreamsBus, RedisSubscription, Trim};
-pub use server::{RedisServer, ServerError, find_redis_server};
 
 /// Why a bus operation failed.
 #[derive(Debug, thiserror::Error)]

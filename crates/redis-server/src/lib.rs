@@ -1,4 +1,4 @@
-//! A throwaway local `redis-server` for tests, benches and examples: started on a
+//! A throwaway local `redis-server` for tests, benches and `perf-test coordinate`: started on a
 //! free loopback port, with persistence off or (for crash tests) an append-only file in
 //! a data directory of its own, stopped by PID and its directory removed when dropped.
 
@@ -84,6 +84,12 @@ fn ping(port: u16) -> bool {
     let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
     let mut buf = [0u8; 7];
     s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+}
+
+/// A fresh server (persistence off) for `test`, or a panic naming what to install: a
+/// test that needs a real Redis fails without one, it never passes by skipping.
+pub fn required(test: &str) -> RedisServer {
+    RedisServer::start().unwrap_or_else(|e| panic!("{test}: a real redis-server is required: {e}"))
 }
 
 impl RedisServer {
