@@ -217,11 +217,12 @@ fn judge(
     };
     // The worse of the two verdicts wins; on a tie, the absolute bound's reason, unless
     // nothing was crossed.
-    (c.verdict, c.reason) = if relative.0 < absolute.verdict || relative.0 == Verdict::Unchanged {
-        relative
-    } else {
-        (absolute.verdict, absolute.reason)
-    };
+    (c.verdict, c.reason) =
+        if relative.0 < absolute.verdict || absolute.verdict == Verdict::Unchanged {
+            relative
+        } else {
+            (absolute.verdict, absolute.reason)
+        };
     let judged = absolute.any || (base.is_some() && why_incomparable.is_none());
     Ok((c, judged))
 }
@@ -429,6 +430,27 @@ mod tests {
         assert_eq!(d.judged, 1);
         let d = decide(&set(vec![wall("other", 2e9, 0.01)]), None, &policy, &[]).unwrap();
         assert_eq!((d.comparisons[0].verdict, d.judged), (Verdict::New, 0));
+    }
+
+    #[test]
+    fn an_absolute_bound_crossed_stays_critical_beside_an_unchanged_baseline() {
+        let policy = Policy::parse(
+            "[defaults]\n[[rule]]\nmatch = \"slo\"\ncritical = [\"10%\", \"1s\"]\n",
+            std::path::Path::new("t.toml"),
+        )
+        .unwrap();
+        let base = set(vec![wall("slo", 2e9, 0.01)]);
+        let d = decide(
+            &set(vec![wall("slo", 2e9, 0.01)]),
+            Some(&base),
+            &policy,
+            &[],
+        )
+        .unwrap();
+        let c = &d.comparisons[0];
+        assert_eq!(c.verdict, Verdict::Critical, "{}", c.reason);
+        assert!(c.reason.contains("absolute critical bound"), "{}", c.reason);
+        assert_eq!(d.judged, 1);
     }
 
     #[test]
