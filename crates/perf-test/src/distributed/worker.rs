@@ -507,7 +507,7 @@ struct Reader {
     inbox: RedisSubscription,
     room: Arc<tokio::sync::Semaphore>,
     batch: usize,
-    acks: tokio::sync::mpsc::UnboundedReceiver<Vec<EntryId>>,
+    acks: ReadAcks,
     taken: tokio::sync::mpsc::Sender<Result<Taken, PerfError>>,
     stopping: Arc<std::sync::atomic::AtomicBool>,
     name: String,
@@ -519,12 +519,7 @@ struct Reader {
 /// sending the acknowledgements handed back with each read, and retrying a lost broker
 /// for `timeout` (then the error goes to the loop, exit 4). Stops between reads once
 /// `stopping` is set, never by cancelling one, and hands its subscription back.
-async fn read_tasks(
-    mut r: Reader,
-) -> (
-    RedisSubscription,
-    tokio::sync::mpsc::UnboundedReceiver<Vec<EntryId>>,
-) {
+async fn read_tasks(mut r: Reader) -> (RedisSubscription, ReadAcks) {
     let mut lost: Option<Instant> = None;
     let stopped = |r: &Reader| r.stopping.load(std::sync::atomic::Ordering::SeqCst);
     while !stopped(&r) {
