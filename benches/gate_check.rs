@@ -72,6 +72,8 @@ fn gate(c: &mut Criterion) {
     let history = CheckHistoryOptions {
         file,
         since: None,
+        previous: None,
+        reach: 5,
         skip_bad: false,
         max_p: 0.001,
         min_segment: 5,

@@ -176,6 +176,9 @@ fn run(cli: Cli) -> Result<Exit, GateError> {
             if let Some(problem) = outcome.problem() {
                 return Err(problem);
             }
+            if let Some(identical) = &outcome.identical {
+                print!("{}", identical.text());
+            }
             Ok(outcome.exit())
         }
         Command::Calibrate(options) => {

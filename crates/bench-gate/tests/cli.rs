@@ -246,6 +246,67 @@ fn absolute_rules_and_perf_reports_are_gated() {
 }
 
 #[test]
+fn times_are_judged_less_what_the_machine_added_with_allowance_from() {
+    let (tmp, _) = workspace();
+    let perf = tmp.path().join("target/perf");
+    std::fs::create_dir_all(&perf).unwrap();
+    let report = |overhead_ms: f64, wakeup_ms: Option<f64>| {
+        let wakeup = wakeup_ms.map_or(String::new(), |w| {
+            format!(r#", {{"name": "wakeup_max", "value": {w}, "unit": "ms", "direction": "lower_is_better"}}"#)
+        });
+        let text = format!(
+            r#"{{"report": "standard", "metrics": [
+            {{"name": "overhead_p99", "value": {overhead_ms}, "unit": "ms", "direction": "lower_is_better"}},
+            {{"name": "efficiency", "value": 0.9, "unit": "ratio", "direction": "higher_is_better"}}{wakeup}]}}"#
+        );
+        std::fs::write(perf.join("standard.json"), text).unwrap();
+    };
+    std::fs::write(
+        tmp.path().join("t.toml"),
+        "[defaults]\n[[rule]]\nmatch = \"perf/*/overhead_p99\"\ncritical = \"1ms\"\n\
+         [[rule]]\nmatch = \"perf/*/efficiency\"\ncritical = \"0.95\"\n",
+    )
+    .unwrap();
+    let check = |allowance: bool| {
+        let mut cmd = gate(tmp.path());
+        cmd.args([
+            "check",
+            "--criterion-baseline",
+            "before",
+            "--thresholds",
+            "t.toml",
+        ]);
+        if allowance {
+            cmd.args(["--allowance-from", "wakeup_max"]);
+        }
+        cmd.assert()
+    };
+    let critical = |id: &str| predicate::str::is_match(format!(r"(?m)^critical\s+{id}\s")).unwrap();
+    // A 2.6 ms stall of the machine: the 2.7 ms p99 is its, not the pool's.
+    report(2.7, Some(2.6));
+    check(false)
+        .code(1)
+        .stdout(critical("perf/standard/overhead_p99"));
+    check(true)
+        .stdout(critical("perf/standard/overhead_p99").not())
+        .stdout(predicate::str::contains(
+            "perf/standard: times judged less wakeup_max = 2.600 ms (--allowance-from)",
+        ))
+        // Ratios are judged as measured.
+        .stdout(critical("perf/standard/efficiency"));
+    // The pool's own 1.5 ms on a quiet machine is still over the bound.
+    report(1.7, Some(0.2));
+    check(true)
+        .code(1)
+        .stdout(critical("perf/standard/overhead_p99"));
+    // A report without the allowance's metric cannot be judged this way.
+    report(0.5, None);
+    check(true).code(2).stderr(predicate::str::contains(
+        "\"standard\" has no time metric perf/standard/wakeup_max",
+    ));
+}
+
+#[test]
 fn bad_input_is_exit_2_naming_the_file_and_field() {
     type Corrupt = Box<dyn Fn(&Path)>;
     let cases: Vec<(&str, Corrupt, &str)> = vec![
@@ -668,6 +729,53 @@ fn instruction_counts_are_loaded_from_real_summaries_and_gated_exactly() {
     run(1.01, 0, "warning");
     run(1.035, 1, "critical");
     run(0.98, 0, "improved");
+
+    // --identical-counts: two runs of one build must agree exactly; any change, even
+    // an improvement, is exit 1 naming the benchmark; no count compared is exit 2.
+    let identical = |head: &Path, criterion: &Path| {
+        let mut cmd = gate(tmp.path());
+        cmd.args(["check", "--identical-counts", "--gungraun-base"])
+            .arg(&base)
+            .arg("--gungraun-dir")
+            .arg(head)
+            .arg("--criterion-dir")
+            .arg(criterion)
+            .arg("--perf-dir")
+            .arg(&none);
+        cmd
+    };
+    identical(&base, &none)
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "instruction counts identical to the base's",
+        ));
+    identical(&tmp.path().join("head-0.98"), &none)
+        .assert()
+        .code(1)
+        .stdout(
+            predicate::str::is_match(format!(
+                r"{id}: \d+ instructions, then \d+: two runs of one build differ"
+            ))
+            .unwrap(),
+        );
+    let criterion_only = tmp.path().join("criterion");
+    copy_tree(&fixtures_dir().join("criterion"), &criterion_only);
+    gate(tmp.path())
+        .args([
+            "check",
+            "--identical-counts",
+            "--criterion-baseline",
+            "before",
+        ])
+        .arg("--criterion-dir")
+        .arg(&criterion_only)
+        .args(["--gungraun-dir", "none", "--perf-dir", "none"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--identical-counts: no instruction count was compared",
+        ));
 
     // Saved into a committed baseline, the count keeps its value and extras.
     gate(tmp.path())

@@ -1,6 +1,6 @@
 //! `bench-gate history` end to end: the change-point figures on the committed synthetic
 //! histories (tests/fixtures/history, scripts/changepoint_fixtures.py), appending real
-//! Criterion output, `--since`, and every kind of bad input.
+//! Criterion output, `--since`, `--previous`, and every kind of bad input.
 
 use std::path::{Path, PathBuf};
 
@@ -169,6 +169,71 @@ fn since_counts_only_regressions_after_it_and_improvements_never_fail() {
         (code, &report["change_points"][0]["direction"]),
         (0, &"improvement".into())
     );
+}
+
+#[test]
+fn previous_reports_make_a_regression_count_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let one_step: Vec<f64> = (0..30)
+        .map(|i| if i < 12 { 100.0 } else { 110.0 })
+        .collect();
+    let file = one_series(tmp.path(), &one_step);
+    let first = tmp.path().join("first.json");
+    std::fs::write(
+        &first,
+        serde_json::to_vec(&check_json(&file, &[]).1).unwrap(),
+    )
+    .unwrap();
+    let (code, again) = check_json(&file, &["--previous", first.to_str().unwrap()]);
+    assert_eq!(code, 0, "the same regression a second time is not new");
+    assert_eq!(again["new_regressions"], serde_json::json!([]));
+
+    // A second step of the same series is new; the markdown lists it first.
+    let two_steps: Vec<f64> = (0..30)
+        .map(|i| match i {
+            0..12 => 100.0,
+            12..24 => 110.0,
+            _ => 121.0,
+        })
+        .collect();
+    let file = one_series(tmp.path(), &two_steps);
+    let md = tmp.path().join("new.md");
+    gate(tmp.path())
+        .args(["history", "check", "--file"])
+        .arg(&file)
+        .arg("--previous")
+        .arg(&first)
+        .arg("--markdown")
+        .arg(&md)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("1 regression counted"));
+    let text = std::fs::read_to_string(&md).unwrap();
+    let (new, every) = text
+        .split_once("### Every change point")
+        .expect("two sections");
+    assert!(
+        new.contains("1 new regression not in the previous check"),
+        "{text}"
+    );
+    assert!(new.contains("`c24`") && !new.contains("`c12`"), "{text}");
+    assert!(every.contains("`c12`") && every.contains("`c24`"), "{text}");
+
+    // A previous report that is missing or not one is exit 2, naming the file.
+    let broken = tmp.path().join("broken.json");
+    std::fs::write(&broken, r#"{"change_points": ["#).unwrap();
+    for previous in [broken, tmp.path().join("missing.json")] {
+        gate(tmp.path())
+            .args(["history", "check", "--file"])
+            .arg(&file)
+            .arg("--previous")
+            .arg(&previous)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(
+                previous.file_name().unwrap().to_str().unwrap(),
+            ));
+    }
 }
 
 #[test]

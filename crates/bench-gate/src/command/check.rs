@@ -11,7 +11,7 @@ use crate::baseline::{Baseline, Fingerprint};
 use crate::decide::{decide, scaled};
 use crate::machine::current_profile_id;
 use crate::verdict::Decision;
-use crate::{GateError, Results, Source, criterion, gungraun};
+use crate::{Direction, GateError, Results, Source, Unit, criterion, gungraun};
 
 /// What `check` judges, against what, and what it writes.
 #[derive(Clone, Debug, PartialEq, clap::Args)]
@@ -51,6 +51,17 @@ pub struct CheckOptions {
     /// instructions or perf.
     #[arg(long, value_name = "SOURCE", default_value = "wall_time", value_parser = parse_source)]
     pub synthetic_source: Source,
+    /// Require every instruction count to equal the base's exactly, as two runs of one
+    /// build must: any difference, either way, is exit 1 naming the benchmark; no
+    /// instruction count compared is exit 2.
+    #[arg(long)]
+    pub identical_counts: bool,
+    /// Judge each perf-test report's times less what the machine itself added during
+    /// that run: the report's metric NAME (e.g. `wakeup_max`, how late a 1 ms sleep
+    /// woke beside the run) is taken off its other lower-is-better times before they
+    /// are judged. A report without NAME is exit 2.
+    #[arg(long, value_name = "NAME")]
+    pub allowance_from: Option<String>,
 }
 
 impl Default for CheckOptions {
@@ -66,6 +77,8 @@ impl Default for CheckOptions {
             exports: Exports::default(),
             synthetic_regression: None,
             synthetic_source: Source::WallTime,
+            identical_counts: false,
+            allowance_from: None,
         }
     }
 }
@@ -104,14 +117,70 @@ pub struct CheckOutcome {
     pub notes: Vec<String>,
     /// The report files written.
     pub written: Vec<PathBuf>,
+    /// With `--identical-counts`: the instruction counts compared, and those that
+    /// differ from the base's.
+    pub identical: Option<Identical>,
+}
+
+/// What `--identical-counts` found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Identical {
+    /// How many instruction counts were compared.
+    pub compared: usize,
+    /// Those that differ from the base's: id, the base's count and this run's.
+    pub moved: Vec<(String, f64, f64)>,
+}
+
+impl Identical {
+    /// The instruction counts of `decision`, which must hold at least one.
+    fn of(decision: &Decision) -> Result<Identical, GateError> {
+        let counts: Vec<(&String, f64, f64)> = (decision.comparisons.iter())
+            .filter(|c| c.source == Source::Instructions)
+            .filter_map(|c| Some((&c.id, c.baseline?, c.current?)))
+            .collect();
+        if counts.is_empty() {
+            return Err(GateError::NoResults(
+                "--identical-counts: no instruction count was compared".into(),
+            ));
+        }
+        let moved = (counts.iter())
+            .filter(|(_, base, now)| base != now)
+            .map(|&(id, base, now)| (id.clone(), base, now))
+            .collect();
+        Ok(Identical {
+            compared: counts.len(),
+            moved,
+        })
+    }
+
+    /// One line per moved count, or one saying all are identical.
+    pub fn text(&self) -> String {
+        if self.moved.is_empty() {
+            return format!(
+                "bench-gate: {} instruction counts identical to the base's\n",
+                self.compared
+            );
+        }
+        (self.moved.iter())
+            .map(|(id, base, now)| {
+                format!(
+                    "bench-gate: {id}: {base} instructions, then {now}: \
+                     two runs of one build differ (--identical-counts)\n"
+                )
+            })
+            .collect()
+    }
 }
 
 impl CheckOutcome {
     /// The exit code: [`Exit::CannotJudge`] when nothing was compared (see
-    /// [`CheckOutcome::problem`]), [`Exit::Critical`] on a critical regression, else
-    /// [`Exit::Pass`].
+    /// [`CheckOutcome::problem`]), [`Exit::Critical`] on a critical regression or a
+    /// count that moved under `--identical-counts`, else [`Exit::Pass`].
     pub fn exit(&self) -> Exit {
-        super::exit_for(&self.decision)
+        match &self.identical {
+            Some(i) if !i.moved.is_empty() => Exit::Critical,
+            _ => super::exit_for(&self.decision),
+        }
     }
 
     /// Why the gate could not judge, when it could not.
@@ -276,8 +345,16 @@ pub fn check(options: &CheckOptions) -> Result<CheckOutcome, GateError> {
         }
         None => current,
     };
+    let current = match &options.allowance_from {
+        Some(name) => less_allowance(current, name, &mut notes)?,
+        None => current,
+    };
     let decision = decide(&current, Some(&base.results), &policy, &base.incomparable)?;
     let written = options.exports.write(&decision)?;
+    let identical = match options.identical_counts {
+        true => Some(Identical::of(&decision)?),
+        false => None,
+    };
     Ok(CheckOutcome {
         decision,
         results: current.len(),
@@ -285,5 +362,43 @@ pub fn check(options: &CheckOptions) -> Result<CheckOutcome, GateError> {
         policy: policy.path,
         notes,
         written,
+        identical,
     })
+}
+
+/// `results` with each perf report's lower-is-better times less that report's metric
+/// `name` (floored at 0), a note per report saying by how much.
+fn less_allowance(
+    mut results: Results,
+    name: &str,
+    notes: &mut Vec<String>,
+) -> Result<Results, GateError> {
+    let report_of = |id: &str| -> Option<String> {
+        let rest = id.strip_prefix("perf/")?;
+        rest.split_once('/').map(|(report, _)| report.to_owned())
+    };
+    let reports: std::collections::BTreeSet<String> =
+        results.keys().filter_map(|id| report_of(id)).collect();
+    for report in reports {
+        let key = format!("perf/{report}/{name}");
+        let allowance = match results.get(&key) {
+            Some(e) if e.unit == Unit::Nanoseconds => e.value,
+            _ => {
+                return Err(GateError::NoResults(format!(
+                    "--allowance-from {name}: the perf report {report:?} has no time metric {key}"
+                )));
+            }
+        };
+        for (id, e) in results.iter_mut() {
+            let timed = e.unit == Unit::Nanoseconds && e.direction == Direction::LowerIsBetter;
+            if timed && *id != key && report_of(id).as_deref() == Some(report.as_str()) {
+                e.value = (e.value - allowance).max(0.0);
+            }
+        }
+        notes.push(format!(
+            "bench-gate: perf/{report}: times judged less {name} = {} (--allowance-from)",
+            Unit::Nanoseconds.format(allowance)
+        ));
+    }
+    Ok(results)
 }

@@ -1,7 +1,8 @@
 //! `bench-gate history append` and `history check`: one run of the suite onto the
 //! history file, and the change points of every benchmark's series with the reports
-//! (JSON, markdown, the HTML page of [`html`]) and the exit code: 1 for a regression change point after `--since`,
-//! 0 otherwise, 2 when nothing could be judged.
+//! (JSON, markdown, the HTML page of [`html`]) and the exit code: 1 for a regression
+//! change point after `--since` (and, with `--previous`, not in the previous check's
+//! report), 0 otherwise, 2 when nothing could be judged.
 
 use std::path::{Path, PathBuf};
 
@@ -87,6 +88,13 @@ pub struct CheckHistoryOptions {
     /// anywhere in the history).
     #[arg(long)]
     pub since: Option<String>,
+    /// The previous check's `--json` report: a regression it already had (same
+    /// benchmark and machine, within `--reach` runs) does not count again.
+    #[arg(long)]
+    pub previous: Option<PathBuf>,
+    /// How many runs a change point may move between two checks and stay the same one.
+    #[arg(long, default_value_t = 5, requires = "previous")]
+    pub reach: usize,
     /// Read past lines that are not runs, with a warning, instead of stopping.
     #[arg(long)]
     pub skip_bad: bool,
@@ -122,10 +130,13 @@ pub struct HistoryOutcome {
     pub checked: Checked,
     /// What reading the file left out or replaced.
     pub warnings: Vec<String>,
-    /// The regressions that count for the exit code (after `--since`).
+    /// The regressions that count for the exit code (after `--since`, and not in the
+    /// `--previous` report).
     pub failing: Vec<Found>,
     /// The `--since` commit, as given.
     pub since: Option<String>,
+    /// Whether `failing` left out the regressions of a previous report.
+    pub against_previous: bool,
     /// The change points of either direction after `--since` (all without it).
     pub recent: Vec<Found>,
     /// The runs read.
@@ -182,6 +193,7 @@ impl HistoryOutcome {
             "judged": self.checked.judged,
             "runs": self.runs,
             "failing": self.failing.len(),
+            "new_regressions": self.against_previous.then_some(&self.failing),
             "since": self.since,
             "since_change_points": self.recent,
             "warnings": self.warnings,
@@ -214,28 +226,67 @@ impl HistoryOutcome {
                 )
             }
         };
-        if !self.recent.is_empty() {
-            out.push_str(
-                "| benchmark | machine | first run after | change | before | after | p |\n",
-            );
-            out.push_str("| --- | --- | --- | ---: | ---: | ---: | ---: |\n");
-            for f in &self.recent {
-                out.push_str(&format!(
-                    "| {} `{}` | {} | `{}` (run {}) | {:+.2} % | {:.6} | {:.6} | {:.4} |\n",
-                    movement(f.direction),
-                    f.id,
-                    f.machine,
-                    f.commit,
-                    f.index,
-                    100.0 * f.change,
-                    f.before,
-                    f.after,
-                    f.p
-                ));
-            }
+        if self.against_previous {
+            out.push_str(&format!(
+                "### {} not in the previous check\n\n",
+                counted(self.failing.len(), "new regression")
+            ));
+            out.push_str(&table(&self.failing));
+            out.push_str("\n### Every change point\n\n");
         }
+        out.push_str(&table(&self.recent));
         out
     }
+}
+
+/// A markdown table of change points (nothing when there are none).
+fn table(points: &[Found]) -> String {
+    if points.is_empty() {
+        return String::new();
+    }
+    let mut out =
+        String::from("| benchmark | machine | first run after | change | before | after | p |\n");
+    out.push_str("| --- | --- | --- | ---: | ---: | ---: | ---: |\n");
+    for f in points {
+        out.push_str(&format!(
+            "| {} `{}` | {} | `{}` (run {}) | {:+.2} % | {:.6} | {:.6} | {:.4} |\n",
+            movement(f.direction),
+            f.id,
+            f.machine,
+            f.commit,
+            f.index,
+            100.0 * f.change,
+            f.before,
+            f.after,
+            f.p
+        ));
+    }
+    out
+}
+
+/// The part of a previous `history check --json` report that `--previous` reads.
+#[derive(serde::Deserialize)]
+struct PreviousReport {
+    change_points: Vec<Found>,
+}
+
+/// The regressions of `found` that `previous` had no regression of (same benchmark and
+/// machine) within `reach` runs of: a change point's run can move a little as runs
+/// arrive, and one regression is reported once.
+pub fn new_regressions(previous: &[Found], found: &[Found], reach: usize) -> Vec<Found> {
+    let regression = |f: &&Found| f.direction == Movement::Regression;
+    let known = |f: &Found| {
+        previous
+            .iter()
+            .filter(regression)
+            .any(|p| p.id == f.id && p.machine == f.machine && p.index.abs_diff(f.index) <= reach)
+    };
+    found
+        .iter()
+        .filter(regression)
+        .filter(|f| !known(f))
+        .cloned()
+        .collect()
 }
 
 /// `n` and `what`, plural unless `n` is 1.
@@ -293,16 +344,17 @@ pub fn check_history(options: &CheckHistoryOptions) -> Result<HistoryOutcome, Ga
         .filter(|f| since.is_none_or(|s| order.get(f.commit.as_str()).is_some_and(|&i| i > s)))
         .cloned()
         .collect();
-    let failing = recent
-        .iter()
-        .filter(|f| f.direction == Movement::Regression)
-        .cloned()
-        .collect();
+    let previous = match &options.previous {
+        Some(path) => crate::read_json::<PreviousReport>(path)?.change_points,
+        None => Vec::new(),
+    };
+    let failing = new_regressions(&previous, &recent, options.reach);
     let outcome = HistoryOutcome {
         checked,
         warnings: read.warnings,
         failing,
         since: options.since.clone(),
+        against_previous: options.previous.is_some(),
         recent,
         runs: read.runs.len(),
     };
@@ -364,4 +416,48 @@ fn write_html(
     })?;
     write_atomic(path, text.as_bytes())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(id: &str, machine: &str, index: usize, direction: Movement) -> Found {
+        Found {
+            id: id.into(),
+            machine: machine.into(),
+            commit: format!("c{index}"),
+            index,
+            before: 1.0,
+            after: 1.05,
+            change: 0.05,
+            p: 0.001,
+            direction,
+        }
+    }
+
+    #[test]
+    fn a_regression_is_new_unless_the_previous_report_had_it_within_reach() {
+        use Movement::{Improvement, Regression};
+        let ids = |found: Vec<Found>| -> Vec<(String, usize)> {
+            found.into_iter().map(|f| (f.machine, f.index)).collect()
+        };
+        let was = [point("a/b", "m", 40, Regression)];
+        let moved = [point("a/b", "m", 45, Regression)];
+        assert!(new_regressions(&was, &moved, 5).is_empty(), "moved 5 runs");
+        assert_eq!(ids(new_regressions(&was, &moved, 4)), [("m".into(), 45)]);
+        let other = [
+            point("a/b", "n", 40, Regression),
+            point("a/c", "m", 40, Regression),
+        ];
+        assert_eq!(
+            new_regressions(&was, &other, 5).len(),
+            2,
+            "another machine or benchmark"
+        );
+        assert!(new_regressions(&[], &[point("a/b", "m", 40, Improvement)], 5).is_empty());
+        let improved_before = [point("a/b", "m", 40, Improvement)];
+        assert_eq!(new_regressions(&improved_before, &was, 5).len(), 1);
+        assert_eq!(new_regressions(&[], &was, 5).len(), 1, "no previous report");
+    }
 }

@@ -21,7 +21,7 @@ mod save;
 use std::path::{Path, PathBuf};
 
 pub use calibrate::{CalibrateOptions, CalibrateOutcome, SyntheticCheck, calibrate_runs};
-pub use check::{CheckOptions, CheckOutcome, check};
+pub use check::{CheckOptions, CheckOutcome, Identical, check};
 pub use history::{
     AppendOptions, Appended, CheckHistoryOptions, HistoryOutcome, append, check_history,
 };
