@@ -284,7 +284,11 @@ pub fn run(
     if let Some(path) = &options.json {
         write_json_noted(console, path, &rows)?;
     }
-    write_json_noted(console, &options.gate_json, &metrics(&rows))?;
+    write_json_noted(
+        console,
+        &options.gate_json,
+        &crate::with_wakeups(metrics(&rows)),
+    )?;
     Ok(rows)
 }
 

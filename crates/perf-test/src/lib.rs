@@ -17,6 +17,8 @@
 //! - `worker` (the distributed worker, [`distributed`]).
 //!
 //! Load drivers: [`open_loop`] (scheduled arrivals, latency from the intended arrival).
+//! Every report for the gate carries the machine's scheduling delay beside the run
+//! ([`wakeup`]).
 //! Any run can serve live Prometheus metrics ([`live`]); charts are drawn by
 //! `bench_gate::chart` (plotters' SVG backend), the same as the gate's history report.
 
@@ -31,13 +33,14 @@ pub mod rate_scenarios;
 pub mod ratelimit;
 pub mod speculate;
 pub mod tools;
+pub mod wakeup;
 pub mod workflow;
 
 use std::path::{Path, PathBuf};
 
 use bench_gate::Direction;
 use bench_gate::fsutil::{WriteError, write_atomic};
-use bench_gate::perf::PerfMetric;
+use bench_gate::perf::{PerfMetric, PerfReport};
 use serde::Serialize;
 
 /// Where a command's live output goes while it runs: the binary prints status lines to
@@ -147,6 +150,13 @@ pub(crate) fn metric(
         direction,
         samples: Vec::new(),
     }
+}
+
+/// `report` with the machine's wake-up lateness beside the run appended ([`wakeup`]):
+/// what `bench-gate check --allowance-from` judges the report's time bounds against.
+pub fn with_wakeups(mut report: PerfReport) -> PerfReport {
+    report.metrics.extend(wakeup::metrics());
+    report
 }
 
 /// Writes `value` as pretty JSON to `path`, atomically.

@@ -211,7 +211,7 @@ fn finish(
 ) -> Result<(), PerfError> {
     let text = report.text();
     console.report(&text);
-    write_json(json, &report.metrics())?;
+    write_json(json, &crate::with_wakeups(report.metrics()))?;
     console.status(&format!("wrote {}", json.display()));
     if let Some((path, more)) = extra {
         bench_gate::fsutil::write_atomic(path, (text + &more).as_bytes())?;
@@ -273,7 +273,7 @@ fn run_all(options: &LoadOptions, console: &mut dyn Console) -> Result<(), PerfE
         let result = finish(&report, &json, Some((&txt, String::new())), console);
         write_json(
             &PathBuf::from(format!("target/perf/{name}.json")),
-            &report.metrics(),
+            &crate::with_wakeups(report.metrics()),
         )?;
         match result {
             // The broker is gone: the configs after this one cannot run either.

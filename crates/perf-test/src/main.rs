@@ -77,6 +77,11 @@ impl Console for Terminal {
 
 fn run(cli: Cli) -> Result<(), PerfError> {
     let console = &mut Terminal;
+    // The machine's scheduling delay beside every measured run (not the worker's or
+    // the model's: they write no report for the gate).
+    if !matches!(cli.command, Some(Command::Worker(_) | Command::Model(_))) {
+        perf_test::wakeup::start();
+    }
     match cli.command {
         None => load::run(&cli.load, console),
         Some(Command::Model(options)) => model::run(&options, console).map(drop),

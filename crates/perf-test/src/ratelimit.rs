@@ -165,6 +165,10 @@ pub fn run(
     if let Some(path) = &options.json {
         write_json_noted(console, path, &reports)?;
     }
-    write_json_noted(console, &options.gate_json, &ratelimit_metrics(&reports))?;
+    write_json_noted(
+        console,
+        &options.gate_json,
+        &crate::with_wakeups(ratelimit_metrics(&reports)),
+    )?;
     Ok(reports)
 }

@@ -592,7 +592,11 @@ pub fn run(
     if let Some(path) = &options.json {
         write_json_noted(console, path, &summary)?;
     }
-    write_json_noted(console, &options.gate_json, &metrics(&summary))?;
+    write_json_noted(
+        console,
+        &options.gate_json,
+        &crate::with_wakeups(metrics(&summary)),
+    )?;
     Ok(summary)
 }
 

@@ -19,7 +19,7 @@ use orchbench::monitor::{MonitorConfig, MonitorError, ResourceMonitor};
 use orchbench::scheduler::{Pool, PoolConfig, PoolError, Shutdown, SubmitError, Task};
 use serde::Serialize;
 
-use crate::{Console, PerfError, metric, write_json_noted};
+use crate::{Console, PerfError, metric, with_wakeups, write_json_noted};
 
 /// The simulated tool call's duration used by the bench and `perf-test tools`.
 pub const DEFAULT_TOOL_TIME: Duration = Duration::from_millis(20);
@@ -203,7 +203,11 @@ pub fn run(options: &ToolsOptions, console: &mut dyn Console) -> Result<Vec<Tool
     if let Some(path) = &options.json {
         write_json_noted(console, path, &rows)?;
     }
-    write_json_noted(console, &options.gate_json, &tools_metrics(&rows))?;
+    write_json_noted(
+        console,
+        &options.gate_json,
+        &with_wakeups(tools_metrics(&rows)),
+    )?;
     Ok(rows)
 }
 

@@ -40,6 +40,6 @@ pub fn run_command(options: &ProfileOptions, console: &mut dyn Console) -> Resul
         .json
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("target/perf/profile-{}.json", kind.name())));
-    write_json_noted(console, &path, &report.metrics())?;
+    write_json_noted(console, &path, &crate::with_wakeups(report.metrics()))?;
     Ok(())
 }

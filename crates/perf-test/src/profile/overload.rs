@@ -735,7 +735,7 @@ pub fn run_command(
         .json
         .clone()
         .unwrap_or_else(|| PathBuf::from("target/perf/profile-overload.json"));
-    write_json_noted(console, &path, &report.metrics())?;
+    write_json_noted(console, &path, &crate::with_wakeups(report.metrics()))?;
     if let Some(svg) = &own.svg {
         let text = report
             .svg()
