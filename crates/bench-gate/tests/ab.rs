@@ -113,9 +113,8 @@ fn write_bench(dir: &Path, work: u64, comment: &str, extra: &str) {
     .unwrap();
 }
 
-/// `bench-gate ab ARGS` in `dir`, with its temporary files under `tmp` and its target
-/// directory its own (a `CARGO_TARGET_DIR` the tests inherit would be shared by the
-/// scratch projects, and so would `ab`'s lock in it).
+/// `bench-gate ab ARGS` in `dir`, with its temporary files under `tmp`, building in
+/// the scratch projects' shared target directory.
 fn ab(dir: &Path, tmp: &Path, args: &[&str]) -> Output {
     ab_with(dir, tmp, args, &[])
 }
@@ -125,15 +124,16 @@ fn ab_with(dir: &Path, tmp: &Path, args: &[&str], env: &[(&str, &str)]) -> Outpu
     bench_gate(dir, tmp, &[&["ab"], args].concat(), env)
 }
 
-/// `bench-gate ARGS` in `dir`, as [`ab`] runs it.
+/// `bench-gate ARGS` in `dir`, as [`ab`] runs it (`env` last: it may name another
+/// `CARGO_TARGET_DIR`).
 fn bench_gate(dir: &Path, tmp: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     std::fs::create_dir_all(tmp).unwrap();
     Command::new(env!("CARGO_BIN_EXE_bench-gate"))
-        .envs(env.iter().copied())
         .current_dir(dir)
-        .env("CARGO_TARGET_DIR", dir.join("target"))
+        .env("CARGO_TARGET_DIR", crate::util::scratch_target())
         .env("TMPDIR", tmp)
         .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
         .args(args)
         .output()
         .expect("bench-gate runs")
@@ -210,6 +210,12 @@ fn a_project_that_is_not_ours_passes_a_comment_and_fails_three_percent_more_work
     let root = tempfile::tempdir().unwrap();
     let (repo, tmp) = (root.path().join("repo"), root.path().join("tmp"));
     scratch_project(&repo);
+    // The base's side starts empty, so its first build is seeded: part of the test.
+    let target = crate::util::scratch_target();
+    let base_side = target.join("bench-gate-ab/base");
+    if base_side.exists() {
+        std::fs::remove_dir_all(&base_side).unwrap();
+    }
     let json = root.path().join("ab.json");
     let json_arg = json.to_str().unwrap();
     let args = ["--base", "HEAD", "--json", json_arg];
@@ -361,7 +367,7 @@ fn a_project_that_is_not_ours_passes_a_comment_and_fails_three_percent_more_work
     write_bench(&repo, 100_000, "work per iteration", "");
     let mut child = Command::new(env!("CARGO_BIN_EXE_bench-gate"))
         .current_dir(&repo)
-        .env("CARGO_TARGET_DIR", repo.join("target"))
+        .env("CARGO_TARGET_DIR", &target)
         .env("TMPDIR", &tmp)
         .args([
             "ab",
@@ -537,7 +543,8 @@ fn count_writes_each_benchmark_s_instructions_for_the_history_and_check() {
     let root = tempfile::tempdir().unwrap();
     let (repo, tmp) = (root.path().join("repo"), root.path().join("tmp"));
     scratch_project(&repo);
-    let file = repo.join("target/bench-gate-count/counts.json");
+    let counts = crate::util::scratch_target().join("bench-gate-count");
+    let file = counts.join("counts.json");
     let refused = |args: &[&str], env: &[(&str, &str)], why: &str| {
         let out = bench_gate(&repo, &tmp, args, env);
         assert_eq!(out.status.code(), Some(2), "{}", text(&out));
@@ -569,9 +576,11 @@ fn count_writes_each_benchmark_s_instructions_for_the_history_and_check() {
 
     let history = root.path().join("history.jsonl");
     let h = history.to_str().unwrap();
+    let counts_dir = ["--counts-dir", counts.to_str().unwrap()];
     let append = [
         &["history", "append", "--file", h, "--commit", "c1"][..],
         &crate::util::COUNTS_ONLY,
+        &counts_dir,
     ]
     .concat();
     let out = bench_gate(&repo, &tmp, &append, &[]);

@@ -25,7 +25,7 @@ fn the_written_harness_passes_its_tests_clippy_and_rustfmt() {
     let _machine = crate::util::exclusive();
     let dir = tempfile::tempdir().unwrap();
     let root = bench_gate::ab::harness::write(dir.path(), "0.8.2").unwrap();
-    let target = dir.path().join("target");
+    let target = crate::util::scratch_target();
     let features = "async_tokio,async_futures";
     cargo(&root, &target, &["fmt", "--check"]);
     cargo(&root, &target, &["test", "--quiet", "--features", features]);
@@ -132,7 +132,7 @@ harness = false
     std::fs::write(repo.join("benches/api.rs"), EVERY_API).unwrap();
     cargo(
         &repo,
-        &repo.join("target"),
+        &crate::util::scratch_target(),
         &["generate-lockfile", "--quiet"],
     );
     let git = |args: &[&str]| {
@@ -153,7 +153,7 @@ harness = false
     std::fs::create_dir_all(&tmp).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_bench-gate"))
         .current_dir(&repo)
-        .env("CARGO_TARGET_DIR", repo.join("target"))
+        .env("CARGO_TARGET_DIR", crate::util::scratch_target())
         .env("TMPDIR", &tmp)
         .args(["ab", "--base", "HEAD", "--rounds", "3", "--json"])
         .arg(&json)

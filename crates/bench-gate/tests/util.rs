@@ -22,6 +22,15 @@ pub fn exclusive() -> MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The target directory every scratch project of these tests builds in: their
+/// dependencies (criterion, the harness's) are compiled once, not once per test. `ab`
+/// takes a lock in it, so each test that runs `ab` holds [`exclusive`]; `ab`'s side
+/// builds stay exact across projects (its reuse module dates back only files whose
+/// blob is the one the last build saw).
+pub fn scratch_target() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("scratch-projects")
+}
+
 /// The arguments that leave every source but `bench-gate count`'s out of a command.
 pub const COUNTS_ONLY: [&str; 6] = [
     "--criterion-dir",
