@@ -80,7 +80,8 @@ fn run(cli: Cli) -> Result<(), PerfError> {
     // The machine's scheduling delay beside every measured run (not the worker's or
     // the model's: they write no report for the gate).
     if !matches!(cli.command, Some(Command::Worker(_) | Command::Model(_))) {
-        perf_test::wakeup::start();
+        perf_test::wakeup::start()
+            .map_err(|e| PerfError::Run(format!("the wake-up sampler thread: {e}")))?;
     }
     match cli.command {
         None => load::run(&cli.load, console),
