@@ -156,7 +156,8 @@ fn run_count(options: &CountOptions) -> Result<Exit, GateError> {
         println!("note: `{id}`: {why}");
     }
     for (id, calls) in &tally.counted.syscalls {
-        println!("note: `{id}`: {calls:.1} system calls an iteration, not in its counts");
+        let calls = bench_gate::ab::count::syscalls_text(*calls);
+        println!("note: `{id}`: {calls}, not in its counts");
     }
     println!("{}", tally.line());
     Ok(Exit::Pass)

@@ -450,6 +450,16 @@ pub fn joint(time: Verdict, work: &Comparison, identical: bool) -> String {
     format!("{what} (instructions {change})")
 }
 
+/// How often a counted routine makes a system call: `2.2 system calls an iteration`,
+/// or for fewer than one in ten iterations `a system call every 250 iterations`.
+pub fn syscalls_text(calls: f64) -> String {
+    if calls >= 0.1 {
+        format!("{calls:.1} system calls an iteration")
+    } else {
+        format!("a system call every {:.0} iterations", 1.0 / calls)
+    }
+}
+
 /// `x` with six significant digits, for counts per iteration of any size.
 fn significant(x: f64) -> String {
     let digits = 6 - (x.abs().max(1e-9).log10().floor() as i32 + 1);
@@ -615,5 +625,11 @@ mod tests {
             e.contains("paired.identical_work") && e.contains("fail"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn rare_system_calls_are_said_per_so_many_iterations() {
+        assert_eq!(syscalls_text(2.2), "2.2 system calls an iteration");
+        assert_eq!(syscalls_text(0.004), "a system call every 250 iterations");
     }
 }

@@ -451,17 +451,7 @@ impl Measurement {
         };
         self.alone &= at_once.is_empty();
         if !lockstep.unsettled.is_empty() {
-            self.notes.push(format!(
-                "{} benchmark(s) still above the target minimum detectable effect when \
-                 measuring stopped ({}): inconclusive",
-                lockstep.unsettled.len(),
-                lockstep
-                    .unsettled
-                    .iter()
-                    .map(|(id, why)| format!("{id}: {why}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
+            self.notes.push(unsettled_note(&lockstep.unsettled));
         }
         self.pairs = lockstep.pairs;
     }
@@ -524,6 +514,33 @@ fn unit_of(unit: &str) -> Unit {
     Unit::parse(unit).map_or(Unit::Number, |(u, _)| u)
 }
 
+/// The note on the benchmarks still above the target MDE when measuring stopped: how
+/// many, and why (the budget, or `--rounds`), naming them when they are few; each
+/// benchmark's line has its verdict and MDE.
+fn unsettled_note(unsettled: &BTreeMap<String, &'static str>) -> String {
+    let budget = unsettled.values().filter(|why| **why == "budget").count();
+    let mut why = Vec::new();
+    if budget > 0 {
+        why.push(format!("{budget} when the budget was spent"));
+    }
+    if unsettled.len() > budget {
+        why.push(format!("{} at `--rounds`", unsettled.len() - budget));
+    }
+    let named = match unsettled.len() {
+        1..=5 => format!(
+            ": {}",
+            unsettled.keys().cloned().collect::<Vec<_>>().join(", ")
+        ),
+        _ => String::new(),
+    };
+    format!(
+        "{} benchmark(s) still above the target minimum detectable effect when measuring \
+         stopped ({}){named}; those with no change seen are `inconclusive`, each with its MDE",
+        unsettled.len(),
+        why.join(", ")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -576,5 +593,25 @@ mod tests {
             how_measured(&slow),
             "lockstep, CPU 0, 1.5 s per iteration: one per sample"
         );
+    }
+
+    #[test]
+    fn the_unsettled_note_counts_by_reason_and_names_only_a_few() {
+        let few = BTreeMap::from([
+            ("a/1".to_owned(), "budget"),
+            ("a/2".to_owned(), "max_pairs"),
+        ]);
+        assert_eq!(
+            unsettled_note(&few),
+            "2 benchmark(s) still above the target minimum detectable effect when measuring \
+             stopped (1 when the budget was spent, 1 at `--rounds`): a/1, a/2; those with no \
+             change seen are `inconclusive`, each with its MDE"
+        );
+        let many: BTreeMap<String, &'static str> =
+            (0..40).map(|i| (format!("b/{i}"), "budget")).collect();
+        let note = unsettled_note(&many);
+        assert!(note.starts_with("40 benchmark(s)"), "{note}");
+        assert!(note.contains("(40 when the budget was spent);"), "{note}");
+        assert!(!note.contains("b/1"), "{note}");
     }
 }

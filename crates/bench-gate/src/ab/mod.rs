@@ -310,8 +310,9 @@ pub fn ab(
         );
         notes.extend(counted.syscalls.iter().map(|(id, calls)| {
             format!(
-                "`{id}`: counted, but its routine makes {calls:.1} system calls an iteration: \
-                 the kernel's work is not in its counts"
+                "`{id}`: counted, but its routine makes {}: the kernel's work is not in \
+                 its counts",
+                count::syscalls_text(*calls)
             )
         }));
     }
