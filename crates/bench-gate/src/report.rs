@@ -96,7 +96,8 @@ pub fn summary(d: &Decision) -> String {
     format!("{} benchmarks: {}", d.comparisons.len(), parts.join(", "))
 }
 
-/// The terminal table, worst first; `colour` adds ANSI colours to the verdicts.
+/// The terminal table, worst first, with which moved (work or time) under each judged
+/// benchmark whose instructions were counted; `colour` adds ANSI colours to the verdicts.
 pub fn terminal(d: &Decision, colour: bool) -> String {
     let paired = is_paired(d);
     let header = if paired {
@@ -161,21 +162,32 @@ pub fn terminal(d: &Decision, colour: bool) -> String {
     };
     line(&header.map(str::to_owned), &mut out, None);
     for (r, c) in rows.iter().zip(&d.comparisons) {
-        let paint = colour.then_some(match c.verdict {
-            Verdict::Critical => "1;31",
-            Verdict::Warning => "33",
-            Verdict::Improved => "32",
-            Verdict::Inconclusive => "35",
-            Verdict::Unchanged => "2",
-            _ => "36",
-        });
-        line(r, &mut out, paint);
+        line(r, &mut out, colour.then_some(paint(c.verdict)));
+        let judged = matches!(
+            c.verdict,
+            Verdict::Critical | Verdict::Warning | Verdict::Improved
+        );
+        if let Some(work) = c.work.as_ref().filter(|_| judged) {
+            let _ = writeln!(out, "{}  └ {work}", " ".repeat(widths[0]));
+        }
     }
     let _ = writeln!(out, "\n{}", summary(d));
     if let Some(line) = detectable(d) {
         let _ = writeln!(out, "{line}");
     }
     out
+}
+
+/// The ANSI colour of a verdict in the terminal table.
+fn paint(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Critical => "1;31",
+        Verdict::Warning => "33",
+        Verdict::Improved => "32",
+        Verdict::Inconclusive => "35",
+        Verdict::Unchanged => "2",
+        _ => "36",
+    }
 }
 
 /// A markdown report: summary line, then the table (non-unchanged rows first; the
@@ -344,16 +356,19 @@ mod tests {
             reason: reason.into(),
             mde: None,
             paired: None,
+            work: None,
         };
+        let mut slow = c(
+            "a/slow",
+            Verdict::Critical,
+            1000.0,
+            1200.0,
+            "20.00 % worse, beyond the 10.00 % level",
+        );
+        slow.work = Some("more work (instructions +19.50 %)".into());
         Decision {
             comparisons: vec![
-                c(
-                    "a/slow",
-                    Verdict::Critical,
-                    1000.0,
-                    1200.0,
-                    "20.00 % worse, beyond the 10.00 % level",
-                ),
+                slow,
                 c(
                     "b/<same>",
                     Verdict::Unchanged,
@@ -372,6 +387,7 @@ mod tests {
         let expected = "\
 verdict    benchmark  baseline   current    change  CI (current)           p
 critical   a/slow     1.000 µs  1.200 µs  +20.00 %  [1.188 µs, 1.212 µs]   1.0e-5
+           └ more work (instructions +19.50 %)
 unchanged  b/<same>   1.000 µs  1.001 µs   +0.10 %  [990.99 ns, 1.011 µs]  1.0e-5
 
 2 benchmarks: 1 critical, 1 unchanged

@@ -80,6 +80,10 @@ pub struct Comparison {
     pub mde: Option<f64>,
     /// What the paired rounds showed (`bench-gate ab` only).
     pub paired: Option<PairedStats>,
+    /// Which moved, when the benchmark's instructions were counted too (`bench-gate
+    /// ab`): `more work (instructions +3.02 %)`, `same work, slower (…)`, ….
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub work: Option<String>,
 }
 
 impl Comparison {
@@ -101,6 +105,7 @@ impl Comparison {
             reason: String::new(),
             mde: None,
             paired: None,
+            work: None,
         }
     }
 

@@ -245,9 +245,17 @@ fn a_project_that_is_not_ours_passes_a_comment_and_fails_three_percent_more_work
     // Each wall-time verdict says which moved: here the work.
     let report = std::fs::read_to_string(&json).unwrap();
     assert_eq!(
-        report.matches("more work (instructions +").count(),
+        report
+            .matches("\"work\": \"more work (instructions +")
+            .count(),
         2,
         "{report}"
+    );
+    // The terminal table says it under each judged one (below, one is critical).
+    assert!(
+        text(&out).contains("└ more work (instructions +"),
+        "{}",
+        text(&out)
     );
     // The report has Callgrind's totals per iteration for both sides.
     let report: serde_json::Value = serde_json::from_str(&report).unwrap();

@@ -394,7 +394,9 @@ pub fn join(
             (Some(base), Some(head)) => identical(base, head),
             _ => false,
         };
-        time.reason = format!("{}; {}", time.reason, joint(time.verdict, work, same));
+        let what = joint(time.verdict, work, same);
+        time.reason = format!("{}; {what}", time.reason);
+        time.work = Some(what);
         let excused = same && alone(&time.id) && !policy.paired.identical_work_fails;
         if excused && time.verdict == Verdict::Critical {
             time.verdict = Verdict::Warning;
