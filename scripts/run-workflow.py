@@ -2,7 +2,9 @@
 """Runs one job of a GitHub Actions workflow on this machine, step by step.
 
     scripts/run-workflow.py WORKFLOW --job JOB [--repo DIR] [--event FILE]
-        [--set github.KEY=VALUE ...] [--env NAME=VALUE ...] [--artifacts DIR]
+        [--event-name NAME] [--set github.KEY=VALUE ...] [--env NAME=VALUE ...]
+        [--matrix NAME=VALUE ...] [--artifacts DIR] [--action OWNER/REPO=DIR ...]
+        [--cache DIR]
 
 Each `run:` step runs in order in DIR (default: the current directory), with bash as
 GitHub's runner starts it (`bash -e` by default, `bash --noprofile --norc -eo pipefail`
@@ -15,10 +17,16 @@ evaluated as GitHub does (implicitly `success() && ...`). `GITHUB_OUTPUT`, `GITH
 `GITHUB_PATH` and `GITHUB_STEP_SUMMARY` work as on a runner; `continue-on-error`,
 `working-directory` and `timeout-minutes` are honoured.
 
-`uses:` steps have local equivalents for the actions these workflows use:
-`actions/checkout` (DIR is the checkout; it must be a git repository),
-`dtolnay/rust-toolchain` (cargo must be on PATH), and `actions/upload-artifact` /
-`actions/download-artifact` (copies under `--artifacts`). Any other action, an unknown
+`uses:` runs composite actions (`./path` in the checkout, or `OWNER/REPO[/path]@ref`
+from a directory given with `--action OWNER/REPO=DIR`) step by step, with their
+`inputs`, `github.action_path`, steps of their own and `outputs`; and has local
+equivalents for the actions these workflows use: `actions/checkout` (DIR is the
+checkout; it must be a git repository), `dtolnay/rust-toolchain` (cargo must be on
+PATH), `actions/upload-artifact` / `actions/download-artifact` (copies under
+`--artifacts`, by name or pattern; a `run-id` finds them there too) and `actions/cache`
+(kept under `--cache`, saved when the job succeeds). Any event runs (`--event-name`,
+`workflow_run` included: its payload is `github.event`); `--matrix` sets the job's
+`matrix` values. Any other action, an unknown
 context, a reference to a step id the job does not have, or an expression this runner
 cannot evaluate is an error (exit 2) — a workflow this runner cannot run faithfully is
 never reported as passing. Exit 0 when the job succeeded, 1 when a step failed.
@@ -266,12 +274,14 @@ class Job:
         self.job = job
         self.repo = os.path.abspath(args.repo)
         self.temp = tempfile.mkdtemp(prefix="run-workflow-")
+        self.tool_cache = os.path.join(self.temp, "tool-cache")
         self.artifacts = os.path.abspath(args.artifacts or os.path.join(self.temp, "artifacts"))
         self.summary = os.path.join(self.temp, "step-summary.md")
         open(self.summary, "w").close()
         self.steps: dict[str, dict[str, Any]] = {}
         self.failed = False
         self.extra_path: list[str] = []
+        self.post: list[Any] = []
         event = {}
         if args.event:
             with open(args.event, encoding="utf-8") as f:
@@ -306,6 +316,7 @@ class Job:
             "vars": {},
             "inputs": event.get("inputs", {}),
             "job": {"status": "success"},
+            "matrix": dict(item.partition("=")[::2] for item in args.matrix or []),
         }
         self.functions = {
             "always": lambda: True,
@@ -355,24 +366,25 @@ class Job:
                 "GITHUB_STEP_SUMMARY": self.summary,
                 "RUNNER_TEMP": self.temp,
                 "RUNNER_OS": "Linux",
+                "RUNNER_TOOL_CACHE": self.tool_cache,
             }
         )
         if self.extra_path:
             env["PATH"] = os.pathsep.join([*reversed(self.extra_path), env.get("PATH", "")])
         return env
 
-    def run_step(self, n: int, step: dict[str, Any]) -> None:
+    def run_step(self, n: int | str, step: dict[str, Any], outer_env: dict[str, str] | None = None) -> None:
         name = step.get("name") or step.get("uses") or (step.get("run", "").splitlines() or [""])[0]
         if not self.condition(step.get("if")):
             print(f"\n--- step {n}: {name} (skipped: if: {step.get('if')})", flush=True)
             self.record(step, "skipped", {})
             return
         print(f"\n--- step {n}: {name}", flush=True)
-        step_env = {k: to_str(substitute(v, self.evaluator)) for k, v in (step.get("env") or {}).items()}
+        step_env = dict(outer_env or {})
+        step_env.update({k: to_str(substitute(v, self.evaluator)) for k, v in (step.get("env") or {}).items()})
         start = time.monotonic()
         if "uses" in step:
-            ok = self.uses(step, step_env)
-            outputs: dict[str, str] = {}
+            ok, outputs = self.uses(step, step_env, n)
         else:
             ok, outputs = self.run(step, step_env)
         outcome = "success" if ok else "failure"
@@ -418,9 +430,94 @@ class Job:
             self.extra_path += [line.strip() for line in f if line.strip()]
         return rc == 0, parse_kv_file(files["GITHUB_OUTPUT"])
 
-    def uses(self, step: dict[str, Any], step_env: dict[str, str]) -> bool:
+    def uses(self, step: dict[str, Any], step_env: dict[str, str], n: int | str) -> tuple[bool, dict[str, str]]:
         action = step["uses"].split("@")[0]
         with_ = {k: to_str(substitute(v, self.evaluator)) for k, v in (step.get("with") or {}).items()}
+        local = self.action_dir(action)
+        if local:
+            return self.composite(local, with_, step_env, n)
+        if action == "actions/cache":
+            return True, self.cache(with_)
+        return self.builtin(action, with_), {}
+
+    def action_dir(self, action: str) -> str | None:
+        """The directory of a composite action: `./path` in the checkout, or one mapped
+        with --action OWNER/REPO=DIR (`OWNER/REPO/path` is DIR/path)."""
+        if action.startswith("./"):
+            return os.path.join(self.repo, action)
+        for item in self.args.action or []:
+            name, _, directory = item.partition("=")
+            if action == name or action.startswith(name + "/"):
+                return os.path.join(directory, action[len(name):].lstrip("/"))
+        return None
+
+    def composite(self, path: str, with_: dict[str, str], step_env: dict[str, str],
+                  n: int | str) -> tuple[bool, dict[str, str]]:
+        """Runs a composite action's steps with its inputs, `github.action_path` and
+        steps of its own; returns whether they succeeded and the action's outputs."""
+        file = next((os.path.join(path, f) for f in ("action.yml", "action.yaml")
+                     if os.path.exists(os.path.join(path, f))), None)
+        if not file:
+            raise WorkflowError(f"uses: {path}: no action.yml there")
+        with open(file, encoding="utf-8") as f:
+            action = yaml.safe_load(f)
+        runs = action.get("runs") or {}
+        if runs.get("using") != "composite":
+            raise WorkflowError(f"{file}: only composite actions run here (using: {runs.get('using')})")
+        declared = action.get("inputs") or {}
+        unknown = sorted(set(with_) - set(declared))
+        if unknown:
+            raise WorkflowError(f"{file}: no input named {', '.join(unknown)}")
+        saved = (self.steps, self.contexts["inputs"], self.evaluator.step_ids, self.failed,
+                 self.github.get("action_path"))
+        inputs: dict[str, str] = {}
+        for name, spec in declared.items():
+            spec = spec or {}
+            if name in with_:
+                inputs[name] = with_[name]
+            elif spec.get("required") and "default" not in spec:
+                raise WorkflowError(f"{file}: the input {name} is required")
+            else:
+                inputs[name] = to_str(substitute(spec.get("default", ""), self.evaluator))
+        self.steps = {}
+        self.contexts.update({"steps": self.steps, "inputs": inputs})
+        self.evaluator.step_ids = {s["id"] for s in runs.get("steps") or [] if "id" in s}
+        self.failed = False
+        self.github["action_path"] = os.path.abspath(path)
+        env = {**step_env, "GITHUB_ACTION_PATH": os.path.abspath(path)}
+        try:
+            for k, inner in enumerate(runs.get("steps") or [], start=1):
+                if "run" in inner and "shell" not in inner:
+                    raise WorkflowError(f"{file}: step {k}: a composite action's run step needs a shell")
+                self.run_step(f"{n}.{k}", inner, env)
+            ok = not self.failed
+            outputs = {k: to_str(substitute((v or {}).get("value", ""), self.evaluator))
+                       for k, v in (action.get("outputs") or {}).items()}
+        finally:
+            (self.steps, self.contexts["inputs"], self.evaluator.step_ids, self.failed,
+             self.github["action_path"]) = saved
+            self.contexts["steps"] = self.steps
+        return ok, outputs
+
+    def cache(self, with_: dict[str, str]) -> dict[str, str]:
+        """actions/cache: restores `path` from --cache DIR/<key> when saved there, else
+        saves it there when the job succeeds (GitHub's post step)."""
+        if not self.args.cache:
+            print("(local) actions/cache: no --cache directory: a miss, nothing saved")
+            return {"cache-hit": "false"}
+        stored = os.path.join(self.args.cache, re.sub(r"[^A-Za-z0-9._-]", "_", with_["key"]))
+        path = with_["path"].strip()
+        if os.path.isdir(stored):
+            shutil.copytree(stored, path, dirs_exist_ok=True)
+            print(f"(local) actions/cache: restored {path} from {stored}")
+            return {"cache-hit": "true"}
+        self.post.append(lambda: None if self.failed or not os.path.isdir(path)
+                         else shutil.copytree(path, stored, dirs_exist_ok=True))
+        print(f"(local) actions/cache: a miss; {path} is saved to {stored} if the job succeeds")
+        return {"cache-hit": "false"}
+
+    def builtin(self, action: str, with_: dict[str, str]) -> bool:
+        """The local equivalents of the actions these workflows use."""
         if action == "actions/checkout":
             if not os.path.isdir(os.path.join(self.repo, ".git")) and git(self.repo, "rev-parse", "--git-dir") == "":
                 raise WorkflowError(f"actions/checkout: {self.repo} is not a git repository")
@@ -454,15 +551,27 @@ class Job:
             print(f"(local) artifact {with_['name']}: {found} path(s) copied to {dest}")
             return True
         if action == "actions/download-artifact":
-            src = os.path.join(self.artifacts, with_["name"])
-            if not os.path.isdir(src):
-                print(f"download-artifact: no artifact {with_['name']!r} under {self.artifacts}", file=sys.stderr)
-                return False
-            shutil.copytree(src, os.path.join(self.repo, with_.get("path", ".")), dirs_exist_ok=True)
+            # `run-id` and `github-token` name another run's artifacts: here every
+            # run's are under --artifacts.
+            dest = os.path.join(self.repo, with_.get("path") or ".")
+            if with_.get("name"):
+                src = os.path.join(self.artifacts, with_["name"])
+                if not os.path.isdir(src):
+                    print(f"download-artifact: no artifact {with_['name']!r} under {self.artifacts}", file=sys.stderr)
+                    return False
+                shutil.copytree(src, dest, dirs_exist_ok=True)
+                return True
+            names = sorted(glob.glob(os.path.join(self.artifacts, with_.get("pattern") or "*")))
+            merge = with_.get("merge-multiple") == "true"
+            for src in names:
+                shutil.copytree(src, dest if merge else os.path.join(dest, os.path.basename(src)), dirs_exist_ok=True)
+            print(f"(local) download-artifact: {len(names)} artifact(s) to {dest}")
             return True
-        raise WorkflowError(f"uses: {step['uses']}: this runner has no local equivalent for that action")
+        raise WorkflowError(f"uses: {action}: this runner has no local equivalent for that action")
 
     def close(self) -> None:
+        for post in self.post:
+            post()
         with open(self.summary, encoding="utf-8") as f:
             summary = f.read()
         if summary.strip():
@@ -487,6 +596,10 @@ def main() -> int:
     p.add_argument("--env", action="append", metavar="NAME=VALUE", help="overrides the job's env")
     p.add_argument("--artifacts", help="where upload-artifact copies to (default: a temp dir)")
     p.add_argument("--keep-temp", action="store_true", help="keep RUNNER_TEMP afterwards")
+    p.add_argument("--action", action="append", metavar="OWNER/REPO=DIR",
+                   help="run `uses: OWNER/REPO[/path]@ref` from DIR[/path] (a composite action)")
+    p.add_argument("--matrix", action="append", metavar="NAME=VALUE", help="the job's matrix values")
+    p.add_argument("--cache", help="where actions/cache keeps what it saves (default: nothing is kept)")
     args = p.parse_args()
     try:
         with open(args.workflow, encoding="utf-8") as f:

@@ -54,8 +54,12 @@ class Expressions(unittest.TestCase):
 
 
 class Workflows(unittest.TestCase):
-    def run_workflow(self, text, *extra, event=None):
+    def run_workflow(self, text, *extra, event=None, files=None):
         with tempfile.TemporaryDirectory() as repo:
+            for name, body in (files or {}).items():
+                os.makedirs(os.path.dirname(os.path.join(repo, name)), exist_ok=True)
+                with open(os.path.join(repo, name), "w") as f:
+                    f.write(textwrap.dedent(body))
             subprocess.check_call(["git", "init", "--quiet", repo])
             subprocess.check_call(["git", "-C", repo, "-c", "user.name=t", "-c", "user.email=t@t",
                                    "commit", "--quiet", "--allow-empty", "-m", "one"])
@@ -97,6 +101,69 @@ class Workflows(unittest.TestCase):
         self.assertEqual(rc, 0, out)
         self.assertIn("saw the failure", out)
         self.assertIn("# summary line", out)
+
+    ACTION = """
+        inputs:
+          greeting: {default: "hello ${{ github.event.pull_request.number }}"}
+          name: {required: true}
+        outputs:
+          said: {value: "${{ steps.say.outputs.said }}"}
+        runs:
+          using: composite
+          steps:
+            - id: say
+              shell: bash
+              env: {NAME: "${{ inputs.name }}"}
+              run: |
+                test -f "$GITHUB_ACTION_PATH/action.yml"
+                test "${{ github.action_path }}" = "$GITHUB_ACTION_PATH"
+                echo "said=${{ inputs.greeting }}, $NAME ($OUTER)" >> "$GITHUB_OUTPUT"
+            - if: inputs.name == 'fail'
+              shell: bash
+              run: exit 4
+        """
+
+    def test_a_composite_action_runs_with_its_inputs_and_gives_its_outputs(self):
+        workflow = """
+            jobs:
+              j:
+                steps:
+                  - id: act
+                    uses: ./act
+                    env: {OUTER: from the caller}
+                    with: {name: "${{ matrix.who }}"}
+                  - run: test "${{ steps.act.outputs.said }}" = "hello 7, ann (from the caller)"
+            """
+        rc, out = self.run_workflow(workflow, "--matrix", "who=ann", event={"pull_request": {"number": 7}},
+                                    files={"act/action.yml": self.ACTION})
+        self.assertEqual(rc, 0, out)
+        rc, out = self.run_workflow(workflow, "--matrix", "who=fail", event={"pull_request": {"number": 7}},
+                                    files={"act/action.yml": self.ACTION})
+        self.assertEqual(rc, 1, out)
+        rc, out = self.run_workflow(workflow.replace("name:", "nmae:"), "--matrix", "who=x",
+                                    files={"act/action.yml": self.ACTION})
+        self.assertEqual(rc, 2, out)
+        self.assertIn("no input named nmae", out)
+
+    def test_a_cache_is_restored_only_after_a_job_that_saved_it(self):
+        workflow = """
+            jobs:
+              j:
+                steps:
+                  - id: c
+                    uses: actions/cache@v4
+                    with: {path: "${{ runner.temp }}/kept", key: k-1}
+                  - run: |
+                      if [ "${{ steps.c.outputs.cache-hit }}" = true ]; then cat "$RUNNER_TEMP/kept/f"; fi
+                      mkdir -p "$RUNNER_TEMP/kept" && echo restored-content > "$RUNNER_TEMP/kept/f"
+            """
+        with tempfile.TemporaryDirectory() as cache:
+            rc, out = self.run_workflow(workflow, "--cache", cache)
+            self.assertEqual(rc, 0, out)
+            self.assertNotIn("restored-content\n", out)
+            rc, out = self.run_workflow(workflow, "--cache", cache)
+            self.assertEqual(rc, 0, out)
+            self.assertIn("restored-content", out)
 
     def test_a_failed_step_fails_the_job_and_skips_the_rest_but_always(self):
         rc, out = self.run_workflow(

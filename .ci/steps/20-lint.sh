@@ -5,4 +5,4 @@ cargo fmt --all -- --check
 python3 scripts/module-circles.py
 cargo clippy --locked --workspace --all-targets -- -D warnings
 python3 scripts/lint_workflows.py
-shellcheck .ci/run .ci/lib.sh .ci/steps/*.sh .ci/bin/* scripts/*.sh
+shellcheck .ci/run .ci/lib.sh .ci/steps/*.sh .ci/bin/* scripts/*.sh action/*.sh action/*/*.sh

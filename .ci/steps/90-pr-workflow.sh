@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# the PR workflow (bench-gate.yml) run step by step on a scratch repository: a comment-only PR from a fork
+# the PR workflow (bench-gate.yml, through the merge-base's action/) run step by step on a scratch repository: a comment-only PR from a fork
 set -euo pipefail
 source .ci/lib.sh
 # A clone of this checkout (its origin a local bare clone) plus one commit, a comment in
 # the planner, as a PR's head; the job runs through scripts/run-workflow.py with its env
-# and expressions, on a small filter and a one-minute budget. The event names a fork,
-# so the comment step is skipped and the fork's notice runs. The clone shares this
+# and expressions, on a small filter and a one-minute budget. Its wall-time part is the
+# merge-base's action/ (a composite action); the artifact is one report, the instruction
+# counts' part inside. The event names a fork; the job comments on nothing either way
+# (bench-gate-comment.yml does: .ci/steps/92-action.sh). The clone shares this
 # checkout's target directory, and the history step below runs in it too (the PR,
 # merged), so its builds are reused there.
 pr="$CI_TMP/pr"
@@ -26,9 +28,11 @@ CARGO_TARGET_DIR="$PWD/target" bounded 2400 python3 scripts/run-workflow.py .git
   --job gate --repo "$repo" --event "$pr/event.json" --artifacts "$pr/artifacts" \
   --env AB_BUDGET=60s --env 'AB_FILTER=^(graph_planning/plan/100|rate_limiters/token_bucket/try_acquire)$'
 report="$pr/artifacts/bench-gate-report"
-for f in gate.md ab.json instructions.md pr-number; do
+for f in gate.md ab.json pr-number head-sha; do
   [[ -s "$report/$f" ]] || fail "the workflow's report has no $f"
 done
+grep -q 'Instruction counts of the gungraun benches' "$report/gate.md" \
+  || fail "the workflow's report lacks the instruction counts' part"
 grep -q 'graph_planning/plan/100' "$report/ab.json" || fail "the PR's ab report does not name graph_planning/plan/100"
 # The history report step shows this verdict.
 cp "$report/ab.json" "$CI_TMP/pr-ab.json"

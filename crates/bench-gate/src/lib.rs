@@ -23,6 +23,7 @@
 //! and timing the gate itself. Every error names the file, the benchmark and the field.
 
 pub mod ab;
+pub mod accept;
 pub mod baseline;
 pub mod calibrate;
 pub mod changepoint;
@@ -95,6 +96,14 @@ pub enum GateError {
     /// failed, or it was interrupted; the message says which side and what.
     #[error("{0}")]
     Ab(String),
+    /// An accept line of the PR's description is malformed or names a benchmark the
+    /// run does not have; the message names the file and line.
+    #[error("{0}")]
+    Accept(String),
+    /// Shard reports that cannot be merged: from different commits or policies, a
+    /// shard missing or given twice; the message names the files.
+    #[error("{0}")]
+    Merge(String),
     /// A history file is missing, empty, or has a line that is not a run.
     #[error("{path}: {detail}")]
     History {

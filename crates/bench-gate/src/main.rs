@@ -8,6 +8,7 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
+use bench_gate::ab::merge::{MergeOptions, merge};
 use bench_gate::ab::{AbEvent, AbOptions, CountOptions, ab, count_tree};
 use bench_gate::command::{
     AppendOptions, CalibrateOptions, CheckHistoryOptions, CheckOptions, Exit, MachineOptions,
@@ -31,6 +32,15 @@ enum Command {
     Ab {
         #[command(flatten)]
         options: AbOptions,
+        /// No colours, even on a terminal.
+        #[arg(long)]
+        no_color: bool,
+    },
+    /// Join the shards of one suite (`ab --shard K/N --json FILE`, one file each) into
+    /// one decision over the whole suite.
+    Merge {
+        #[command(flatten)]
+        options: MergeOptions,
         /// No colours, even on a terminal.
         #[arg(long)]
         no_color: bool,
@@ -166,6 +176,15 @@ fn run_count(options: &CountOptions) -> Result<Exit, GateError> {
 fn run(cli: Cli) -> Result<Exit, GateError> {
     match cli.command {
         Command::Ab { options, no_color } => run_ab(&options, no_color),
+        Command::Merge { options, no_color } => {
+            let merged = merge(&options)?;
+            for note in &merged.notes {
+                println!("note: {note}");
+            }
+            println!("{}\n", merged.header);
+            print!("{}", report::terminal(&merged.decision, colour(no_color)));
+            Ok(merged.exit())
+        }
         Command::Count(options) => run_count(&options),
         Command::Check { options, no_color } => {
             let outcome = check(&options)?;

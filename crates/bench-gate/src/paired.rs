@@ -43,7 +43,7 @@ pub const MDE_POWER: f64 = 0.8;
 
 /// One benchmark's per-round values on both sides (`None`: the round has no value on
 /// that side, e.g. the benchmark does not exist there).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Rounds {
     /// The benchmark id.
     pub id: String,

@@ -81,6 +81,7 @@ pub fn summary(d: &Decision) -> String {
     let kinds = [
         Verdict::Critical,
         Verdict::Warning,
+        Verdict::Accepted,
         Verdict::Incomparable,
         Verdict::Missing,
         Verdict::New,
@@ -183,6 +184,7 @@ fn paint(verdict: Verdict) -> &'static str {
     match verdict {
         Verdict::Critical => "1;31",
         Verdict::Warning => "33",
+        Verdict::Accepted => "34",
         Verdict::Improved => "32",
         Verdict::Inconclusive => "35",
         Verdict::Unchanged => "2",

@@ -11,6 +11,10 @@
 //! warning  = "0.5%"
 //! critical = "3%"
 //!
+//! [accept]                   # who may accept a regression in a PR's description
+//! by    = ["alice"]          # authors whose own `bench-gate: accept …` lines count
+//! label = "perf-accepted"    # a label that makes anyone's lines count
+//!
 //! [[rule]]                   # the first rule whose glob matches the id sets its levels
 //! match    = "graph_planning/plan/1000"
 //! critical = ["8%", "1s"]    # a list: any bound crossed gives the level
@@ -29,6 +33,7 @@ use globset::{Glob, GlobMatcher};
 use serde::Deserialize;
 
 use crate::GateError;
+use crate::accept::AcceptPolicy;
 use crate::model::{Direction, Entry, Source, Unit};
 
 /// One bound of a level.
@@ -208,6 +213,8 @@ struct RawPolicy {
     defaults: RawDefaults,
     paired: Option<RawPaired>,
     #[serde(default)]
+    accept: AcceptPolicy,
+    #[serde(default)]
     rule: Vec<RawRule>,
 }
 
@@ -275,6 +282,10 @@ pub struct Policy {
     pub rules: Vec<Rule>,
     /// The paired verdicts' levels.
     pub paired: PairedLevels,
+    /// Who may accept a regression from the PR's description (`[accept]`).
+    pub accept: AcceptPolicy,
+    /// The text it was parsed from (a shard's report carries it to `merge`).
+    pub text: String,
 }
 
 /// `[paired]`'s values over the defaults; a bad one names its key.
@@ -449,6 +460,8 @@ impl Policy {
             noise_margin,
             rules,
             paired,
+            accept: raw.accept,
+            text: text.to_owned(),
         })
     }
 

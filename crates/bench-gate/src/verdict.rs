@@ -15,6 +15,9 @@ pub enum Verdict {
     Critical,
     /// Beyond the warning level.
     Warning,
+    /// A regression the PR accepted, within the bound it stated (`bench-gate:
+    /// accept ID up to N%`, by someone the base's policy allows): passes the gate.
+    Accepted,
     /// Not comparable with the baseline (environment differs where it matters).
     Incomparable,
     /// In the baseline, absent from the run.
@@ -36,6 +39,7 @@ impl Verdict {
         match self {
             Verdict::Critical => "critical",
             Verdict::Warning => "warning",
+            Verdict::Accepted => "accepted",
             Verdict::Incomparable => "incomparable",
             Verdict::Missing => "missing",
             Verdict::New => "new",

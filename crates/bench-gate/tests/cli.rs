@@ -858,3 +858,29 @@ fn instruction_counts_are_loaded_from_real_summaries_and_gated_exactly() {
                 .and(predicate::str::contains("missing")),
         );
 }
+
+#[test]
+fn merge_refuses_what_is_not_a_set_of_shards_with_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corrupt = tmp.path().join("corrupt.json");
+    std::fs::write(&corrupt, "{\"recorded\": ").unwrap();
+    let check_report = tmp.path().join("check.json");
+    std::fs::write(&check_report, "{\"comparisons\": [], \"judged\": 0}").unwrap();
+    for (file, says) in [
+        (&corrupt, "corrupt.json: not valid JSON"),
+        (&check_report, "check.json: no measurements to merge"),
+    ] {
+        gate(tmp.path())
+            .arg("merge")
+            .arg(file)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(says));
+    }
+    // A bad shard is refused before anything is built.
+    gate(tmp.path())
+        .args(["ab", "--base", "HEAD", "--shard", "3/2"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("\"3/2\" is not a shard"));
+}

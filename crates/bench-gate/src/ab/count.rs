@@ -141,7 +141,7 @@ pub fn valgrind() -> Option<String> {
 }
 
 /// What counting found.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Counted {
     /// Per side (base, head), the counts of every countable benchmark.
     pub sides: [Results; 2],

@@ -42,6 +42,8 @@ pub struct Measurement {
     pub cost: Vec<(String, usize, f64)>,
     /// How long measuring took.
     pub elapsed: Duration,
+    /// When this is one shard: every id of the whole suite, sorted.
+    pub whole: Vec<String>,
     /// The lockstep pairs, per benchmark, with every sample.
     pub pairs: BTreeMap<String, Vec<PairRun>>,
     /// The process rounds, with the sides they measured.
@@ -82,12 +84,23 @@ pub fn measure(
         return Ok(measured);
     }
     let filter = Filter::new(options.filter.as_deref())?;
-    let suite = suite::classify([&sides[0], &sides[1]], &filter, &scratch.join("logs"))?;
+    let mut suite = suite::classify([&sides[0], &sides[1]], &filter, &scratch.join("logs"))?;
+    if let Some(shard) = options.shard {
+        let costs = match &options.shard_costs {
+            Some(path) => super::shard::costs(path)?,
+            None => BTreeMap::new(),
+        };
+        suite.keep_shard(shard, &costs);
+    }
     let mut measured = match suite.rounds.iter().any(|r| !r.is_empty()) {
         true => in_rounds(&ctx, suite.rounds.clone(), Pairing::SharedCpu, events)?,
         false => Measurement::empty(),
     };
     measured.notes.extend(suite.notes.iter().cloned());
+    measured.whole.clone_from(&suite.whole);
+    if suite.lockstep.is_empty() && suite.one_sided.is_empty() && options.shard.is_some() {
+        return Ok(measured);
+    }
     if suite.lockstep.is_empty() && suite.one_sided.is_empty() {
         return match measured.rounds.is_empty() {
             false => Ok(measured),
@@ -146,7 +159,9 @@ fn in_lockstep(
     measured: &mut Measurement,
     events: &mut dyn FnMut(AbEvent<'_>),
 ) -> Result<(), GateError> {
-    let judged = suite.lockstep.len() + suite.one_sided.len() + measured.rounds.len();
+    // A shard's stopping rule sees the whole suite's multiplicity, as `merge` will.
+    let here = suite.lockstep.len() + suite.one_sided.len();
+    let judged = here.max(suite.whole.len()) + measured.rounds.len();
     let plan = lockstep_plan(ctx.options, ctx.policy, judged, ctx.seed);
     let within = ctx.options.budget.map_or(String::new(), |b| {
         format!(", within {:.0} s", b.as_secs_f64())
@@ -356,6 +371,7 @@ fn in_rounds(
         notes,
         cost: measured.cost.clone(),
         elapsed: measured.elapsed,
+        whole: Vec::new(),
         pairs: BTreeMap::new(),
         process_rounds: Some((measured, sides)),
         counted: None,
@@ -379,6 +395,7 @@ impl Measurement {
             notes: Vec::new(),
             cost: Vec::new(),
             elapsed: Duration::ZERO,
+            whole: Vec::new(),
             pairs: BTreeMap::new(),
             process_rounds: None,
             counted: None,

@@ -22,12 +22,15 @@ pub mod git;
 pub mod harness;
 pub mod lockstep;
 pub mod measure;
+pub mod merge;
 pub mod one_tree;
 mod options;
 pub mod process;
+pub mod record;
 pub mod reuse;
 pub mod rounds;
 pub mod schedule;
+pub mod shard;
 pub mod sides;
 pub mod suite;
 
@@ -38,7 +41,6 @@ pub use rounds::Progress;
 
 use crate::GateError;
 use crate::command::Reports;
-use crate::paired::{Judging, decide_paired};
 use crate::thresholds::Policy;
 use crate::verdict::Decision;
 use git::Repo;
@@ -80,12 +82,17 @@ pub struct AbOutcome {
     pub counted: Option<count::Counted>,
     /// The report files written.
     pub written: Vec<PathBuf>,
+    /// What was measured, as the `--json` report keeps it for `merge`.
+    pub recorded: record::Recorded,
 }
 
 impl AbOutcome {
-    /// The exit code, as for `check`.
+    /// The exit code, as for `check`; a shard's is 0, its decision being `merge`'s.
     pub fn exit(&self) -> crate::Exit {
-        crate::command::exit_for(&self.decision)
+        match self.recorded.shard {
+            Some(_) => crate::Exit::Pass,
+            None => crate::command::exit_for(&self.decision),
+        }
     }
 
     /// The report's first lines: what was compared, how, and under which policy.
@@ -183,14 +190,15 @@ impl Place {
         })
     }
 
-    /// What to check out and build: `base`, and `head` (`None`: the working tree).
+    /// What to check out and build: `base`, and `head` (`None`: the working tree),
+    /// with the harness or not and more cargo arguments.
     fn request<'a>(
         &'a self,
         dir: &'a Path,
         base: &'a str,
         head: Option<&'a str>,
         same_tree: bool,
-        lockstep: bool,
+        (lockstep, cargo_args): (bool, &'a [String]),
     ) -> sides::Request<'a> {
         sides::Request {
             repo: &self.repo,
@@ -202,6 +210,7 @@ impl Place {
             ab_dir: &self.ab_dir,
             logs: &self.logs,
             lockstep,
+            cargo_args,
         }
     }
 }
@@ -273,7 +282,7 @@ pub fn ab(
         &setup.base,
         setup.head.as_deref(),
         setup.same_tree,
-        options.pairing.is_lockstep(),
+        (options.pairing.is_lockstep(), &options.cargo_args),
     );
     let built = sides::build(&request, events)?;
     if process::interrupted() {
@@ -294,36 +303,29 @@ pub fn ab(
         notes.push(format!("every run's output kept in {}", keep.display()));
     }
     notes.extend(measured.notes.iter().cloned());
-    let judging = Judging {
-        absolute: measured.alone,
-        target_mde: options.target(),
-    };
-    let mut decision = decide_paired(&measured.rounds, &setup.policy, judging)?;
-    if let Some(counted) = &measured.counted {
-        let alone = |id: &str| measured.on_one_thread(id);
-        count::join(&mut decision, counted, &setup.policy, &alone)?;
-        notes.extend(
-            counted
-                .not_countable
-                .iter()
-                .map(|(id, why)| format!("`{id}`: {why}")),
-        );
-        notes.extend(counted.syscalls.iter().map(|(id, calls)| {
-            format!(
-                "`{id}`: counted, but its routine makes {}: the kernel's work is not in \
-                 its counts",
-                count::syscalls_text(*calls)
-            )
-        }));
-    }
     drop(built);
+    let head = match (&options.head, &setup.head) {
+        (Some(rev), Some(sha)) => format!("{rev} ({sha:.12})"),
+        _ => "the working tree".into(),
+    };
+    let recorded = setup.record(options, head, &measured);
+    let mut decision = recorded.decide(&setup.policy)?;
+    notes.extend(recorded.count_notes());
+    notes.extend(crate::accept::apply(
+        &mut decision,
+        &options.pr,
+        &setup.policy.accept,
+    )?);
+    if let Some(shard) = options.shard {
+        notes.push(format!(
+            "shard {shard} of the suite: these verdicts count only this shard's benchmarks; \
+             `bench-gate merge` over every shard's --json report decides"
+        ));
+    }
     let mut outcome = AbOutcome {
         decision,
         base: (options.base.clone(), setup.base.clone()),
-        head: match (&options.head, &setup.head) {
-            (Some(rev), Some(sha)) => format!("{rev} ({sha:.12})"),
-            _ => "the working tree".into(),
-        },
+        head: recorded.head.clone(),
         rounds: measured.most_rounds,
         how: measured.how.clone(),
         policy: setup.policy.path.display().to_string(),
@@ -332,9 +334,45 @@ pub fn ab(
         cost: measured.cost.clone(),
         counted: measured.counted.take(),
         written: Vec::new(),
+        recorded,
     };
     outcome.written = outcome.write_reports(&options.reports)?;
     Ok(outcome)
+}
+
+impl Setup {
+    /// What `measured` holds, for the decision and the `--json` report.
+    fn record(
+        &self,
+        options: &AbOptions,
+        head: String,
+        measured: &measure::Measurement,
+    ) -> record::Recorded {
+        record::Recorded {
+            base: self.base.clone(),
+            head,
+            filter: options.filter.clone(),
+            policy: (
+                self.policy.path.display().to_string(),
+                self.policy.text.clone(),
+            ),
+            alone: measured.alone,
+            target_mde: options.target(),
+            shard: options.shard,
+            whole: measured.whole.clone(),
+            one_thread: measured
+                .rounds
+                .iter()
+                .filter(|r| measured.on_one_thread(&r.id))
+                .map(|r| r.id.clone())
+                .collect(),
+            rounds: measured.rounds.clone(),
+            counted: measured.counted.clone(),
+            cost: measured.cost.clone(),
+            how: measured.how.clone(),
+            seconds: measured.elapsed.as_secs_f64(),
+        }
+    }
 }
 
 impl AbOutcome {
@@ -366,6 +404,9 @@ impl AbOutcome {
         if let Some(counted) = &self.counted {
             extra.insert("counts".into(), counted.to_json());
         }
+        let recorded = serde_json::to_value(&self.recorded)
+            .map_err(|e| GateError::Ab(format!("cannot encode the measurements: {e}")))?;
+        extra.insert("recorded".into(), recorded);
         reports.write_with(&self.decision, &preamble, extra)
     }
 }

@@ -141,7 +141,7 @@ fn build_tree(
         true => place.repo.snapshot(&place.ab_dir, &place.target)?,
         false => head.clone(),
     };
-    let built = sides::build(&place.request(dir, &tree, None, true, true), events)?;
+    let built = sides::build(&place.request(dir, &tree, None, true, (true, &[])), events)?;
     if built.harness.is_none() {
         return Err(GateError::Ab(format!(
             "cannot count: the benches could not be built with the lockstep harness: {}",

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::Pairing;
+use super::shard::Shard;
 use crate::GateError;
+use crate::accept::PrOptions;
 use crate::command::Reports;
 use crate::paired::MIN_ROUNDS;
 
@@ -93,6 +95,20 @@ pub struct AbOptions {
     /// Judge wall time alone: no instruction counts.
     #[arg(long)]
     pub no_instructions: bool,
+    /// One more argument for every `cargo bench --no-run` of both sides (repeatable):
+    /// `--cargo-arg=--bench=NAME` builds one bench target, `--cargo-arg=--features=X`.
+    #[arg(long = "cargo-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub cargo_args: Vec<String>,
+    /// Measure part K of N of the suite (e.g. `2/4`), for `bench-gate merge` to join
+    /// with the other parts; this run's own exit is 0 unless it could not measure.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
+    /// Balance the shards by the costs in this earlier `ab --json` report (else: by id).
+    #[arg(long, value_name = "FILE", requires = "shard")]
+    pub shard_costs: Option<PathBuf>,
+    /// The PR's description, author and labels, for accept lines.
+    #[command(flatten)]
+    pub pr: PrOptions,
     /// The reports to write.
     #[command(flatten)]
     pub reports: Reports,
@@ -186,6 +202,18 @@ impl AbOptions {
             return bad(
                 "--budget",
                 "only lockstep pairing measures to a budget; give process rounds --rounds".into(),
+            );
+        }
+        if self.shard.is_some() && !lockstep {
+            return bad(
+                "--shard",
+                "only lockstep pairing is split into shards".into(),
+            );
+        }
+        if self.shard.is_some() && self.pr.pr_body.is_some() {
+            return bad(
+                "--pr-body",
+                "a shard's verdicts are provisional: give the PR to `bench-gate merge`".into(),
             );
         }
         super::suite::Filter::new(self.filter.as_deref())?;

@@ -43,6 +43,8 @@ pub struct Request<'a> {
     pub logs: &'a Path,
     /// Whether to swap the lockstep harness in.
     pub lockstep: bool,
+    /// More arguments for every `cargo bench --no-run` (`--bench NAME`, `--features`).
+    pub cargo_args: &'a [String],
 }
 
 /// Both sides, built.
@@ -197,7 +199,7 @@ fn build_sides(
         let Some(c) = checkout else {
             if i == 0 {
                 events(AbEvent::Status("building the head's benches ..."));
-                out[0] = Some(build::build(req.dir, None, side, req.logs, &[])?);
+                out[0] = Some(build::build(req.dir, None, side, req.logs, req.cargo_args)?);
             }
             continue;
         };
@@ -224,7 +226,8 @@ fn build_sides(
             "building the {side}'s benches ..."
         )));
         let target = side_target(req, side);
-        let bins = build::build(&c.project, Some(&target), side, req.logs, &patches[i])?;
+        let args = [&patches[i][..], req.cargo_args].concat();
+        let bins = build::build(&c.project, Some(&target), side, req.logs, &args)?;
         c.sources.record(&target)?;
         out[i] = Some(bins);
     }

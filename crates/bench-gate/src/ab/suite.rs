@@ -14,6 +14,7 @@ use super::build::BenchBinary;
 use super::harness::MARK;
 use super::process::{Ended, run_bounded};
 use super::schedule::Bench;
+use super::shard::Shard;
 use crate::GateError;
 
 /// The benchmarks to measure, by how.
@@ -28,6 +29,8 @@ pub struct Suite {
     pub rounds: [Vec<BenchBinary>; 2],
     /// What a reader should know (binaries built with the harness on one side only).
     pub notes: Vec<String>,
+    /// When this is one shard: every id of the whole suite, sorted.
+    pub whole: Vec<String>,
 }
 
 /// A compiled Criterion filter.
@@ -151,4 +154,30 @@ fn add_lockstep(
         }
     }
     Ok(())
+}
+
+impl Suite {
+    /// Every benchmark id this suite measures in lockstep or alone, sorted.
+    pub fn ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.lockstep.iter().map(|b| b.id.clone()).collect();
+        ids.extend(self.one_sided.iter().map(|(id, _, _)| id.clone()));
+        ids.sort();
+        ids
+    }
+
+    /// Keeps shard `shard`'s part of the suite as [`super::shard::assign`] splits it;
+    /// the binaries left to process rounds (ids unknown until run) stay with shard 1.
+    pub fn keep_shard(&mut self, shard: Shard, costs: &BTreeMap<String, f64>) {
+        self.whole = self.ids();
+        let split = super::shard::assign(&self.whole, costs, shard.count);
+        let mine = |id: &str| split.get(id) == Some(&shard.index);
+        self.lockstep.retain(|b| mine(&b.id));
+        self.one_sided.retain(|(id, _, _)| mine(id));
+        if shard.index != 1 && self.rounds.iter().any(|r| !r.is_empty()) {
+            self.rounds = [Vec::new(), Vec::new()];
+            self.notes.push(format!(
+                "shard {shard}: the binaries measured in process rounds are shard 1's"
+            ));
+        }
+    }
 }
