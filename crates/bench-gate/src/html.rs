@@ -50,6 +50,10 @@ pub struct VerdictRow {
     /// Why.
     #[serde(default)]
     pub reason: String,
+    /// Which moved, work or time (`ab` with counts); reports made before it had its
+    /// own field carry it in `reason` already.
+    #[serde(default)]
+    pub work: Option<String>,
     /// The unit of `current` and `baseline`.
     #[serde(default)]
     pub unit: Option<Unit>,
@@ -202,7 +206,10 @@ fn verdict_table(out: &mut String, name: &str, v: &Verdicts) {
             mde = r
                 .mde
                 .map_or_else(|| "–".into(), |m| format!("{:.2} %", 100.0 * m)),
-            reason = escape(&r.reason),
+            reason = escape(&match &r.work {
+                Some(work) if !r.reason.contains(work.as_str()) => format!("{}; {work}", r.reason),
+                _ => r.reason.clone(),
+            }),
         );
     }
     out.push_str("</tbody></table></section>");

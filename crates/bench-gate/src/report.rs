@@ -228,7 +228,7 @@ pub fn markdown_with(d: &Decision, preamble: &[String]) -> String {
             out.push_str("| --- | --- | ---: | ---: | ---: | ---: | --- |\n");
         }
         for c in rows {
-            let why = c.reason.replace('|', "\\|");
+            let why = c.why().replace('|', "\\|");
             let (name, id, base, cur, ch) = (
                 c.verdict.name(),
                 &c.id,
@@ -316,7 +316,7 @@ pub fn junit(d: &Decision) -> String {
         let mde = c.mde.map_or(String::new(), |m| {
             format!(" (minimum detectable effect {:.2} %)", m * 100.0)
         });
-        let text = xml_escape(&format!("{}: {}{mde}", c.verdict.name(), c.reason));
+        let text = xml_escape(&format!("{}: {}{mde}", c.verdict.name(), c.why()));
         if c.verdict == Verdict::Critical {
             let _ = writeln!(
                 out,

@@ -85,12 +85,21 @@ pub struct Comparison {
     /// What the paired rounds showed (`bench-gate ab` only).
     pub paired: Option<PairedStats>,
     /// Which moved, when the benchmark's instructions were counted too (`bench-gate
-    /// ab`): `more work (instructions +3.02 %)`, `same work, slower (…)`, ….
+    /// ab`): `more work (instructions +3.02 %)`, `same work, slower (…)`, …; kept out
+    /// of `reason`, and printed after it ([`Comparison::why`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub work: Option<String>,
 }
 
 impl Comparison {
+    /// The reason with which moved after it, as the reports print it.
+    pub fn why(&self) -> String {
+        match &self.work {
+            Some(work) => format!("{}; {work}", self.reason),
+            None => self.reason.clone(),
+        }
+    }
+
     /// A benchmark with nothing judged yet: `Unchanged`, no figures, no reason.
     pub fn new(id: &str, source: Source, unit: Unit, direction: Direction) -> Self {
         Comparison {

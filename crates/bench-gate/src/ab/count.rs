@@ -394,15 +394,13 @@ pub fn join(
             (Some(base), Some(head)) => identical(base, head),
             _ => false,
         };
-        let what = joint(time.verdict, work, same);
-        time.reason = format!("{}; {what}", time.reason);
-        time.work = Some(what);
+        time.work = Some(joint(time.verdict, work, same));
         let excused = same && alone(&time.id) && !policy.paired.identical_work_fails;
         if excused && time.verdict == Verdict::Critical {
             time.verdict = Verdict::Warning;
             time.reason.push_str(
-                ": a warning, not a failure: the same instruction stream ran on both sides, so \
-                 the time moved with the build's code layout or the machine \
+                "; a warning, not a failure: the same instruction stream ran on both sides, \
+                 so the time moved with the build's code layout or the machine \
                  (`[paired] identical_work = \"critical\"` fails it)",
             );
         }
@@ -595,7 +593,7 @@ mod tests {
             join(&mut d, &counted, policy, &|id| id != "g/threads").unwrap();
             let of = |id: &str| {
                 let c = d.comparisons.iter().find(|c| c.id == id).unwrap();
-                (c.verdict, c.reason.clone())
+                (c.verdict, c.why())
             };
             (of("g/same"), of("g/near"), of("g/threads").0)
         };
