@@ -142,7 +142,18 @@ if (( in_status == 0 )) && (( unchanged )); then
   cp -r "$scratch/gungraun-head" "$scratch/gungraun-base"
 elif (( in_status == 0 )); then
   base_tree base-src
-  (cd "$scratch/base-src" && count "$scratch/gungraun-base" env CARGO_TARGET_DIR="$target/bench-gate-ab/base") \
+  base_target="$target/bench-gate-ab/base"
+  if [[ ! -d "$base_target" && -d "$target/release" ]]; then
+    # A first base build (--only-instructions, before ab made one) starts from the head's
+    # compiled dependencies, as ab seeds a side: the base's sources are then dated now,
+    # newer than every copied unit, so cargo builds the base's own crates from them.
+    mkdir -p "$base_target/release"
+    for part in .fingerprint build deps; do
+      if [[ -d "$target/release/$part" ]]; then cp -a "$target/release/$part" "$base_target/release/"; fi
+    done
+    git -C "$scratch/base-src" ls-files -z | (cd "$scratch/base-src" && xargs -0 touch --no-create)
+  fi
+  (cd "$scratch/base-src" && count "$scratch/gungraun-base" env CARGO_TARGET_DIR="$base_target") \
     || in_status=$?
 fi
 if (( in_status == 0 )); then
