@@ -98,15 +98,24 @@ impl AbOutcome {
     /// The report's first lines: what was compared, how, and under which policy.
     pub fn header(&self) -> String {
         format!(
-            "bench-gate ab: {} against {} ({}), {}, up to {} rounds, in {:.0} s, policy {}",
+            "bench-gate ab: {} against {}, {}, up to {} rounds, in {:.0} s, policy {}",
             self.head,
-            self.base.0,
-            &self.base.1[..self.base.1.len().min(12)],
+            named(&self.base.0, &self.base.1),
             self.how,
             self.rounds,
             self.measured_for.as_secs_f64(),
             self.policy
         )
+    }
+}
+
+/// A revision as the reports name it: `main (1a2b3c4d5e6f)`, or the commit's first 12
+/// digits alone when it was given as a commit.
+fn named(rev: &str, sha: &str) -> String {
+    let short = &sha[..sha.len().min(12)];
+    match sha.starts_with(rev) {
+        true => short.to_owned(),
+        false => format!("{rev} ({short})"),
     }
 }
 
@@ -143,7 +152,7 @@ fn policy(
     let policy = match (&options.thresholds, base_text) {
         (Some(path), _) => Policy::load(path)?,
         (None, Some(text)) => {
-            Policy::parse(&text, &PathBuf::from(format!("{base}:thresholds.toml")))?
+            Policy::parse(&text, &PathBuf::from(format!("{base:.12}:thresholds.toml")))?
         }
         (None, None) => Policy::builtin(),
     };
@@ -305,7 +314,7 @@ pub fn ab(
     notes.extend(measured.notes.iter().cloned());
     drop(built);
     let head = match (&options.head, &setup.head) {
-        (Some(rev), Some(sha)) => format!("{rev} ({sha:.12})"),
+        (Some(rev), Some(sha)) => named(rev, sha),
         _ => "the working tree".into(),
     };
     let recorded = setup.record(options, head, &measured);
@@ -408,5 +417,19 @@ impl AbOutcome {
             .map_err(|e| GateError::Ab(format!("cannot encode the measurements: {e}")))?;
         extra.insert("recorded".into(), recorded);
         reports.write_with(&self.decision, &preamble, extra)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::named;
+
+    #[test]
+    fn a_revision_given_as_a_commit_is_named_by_its_first_12_digits() {
+        let sha = "9d9cb3a2bc32065e0e39ba35048aa6cbfa051169";
+        assert_eq!(named(sha, sha), "9d9cb3a2bc32");
+        assert_eq!(named("9d9cb3a", sha), "9d9cb3a2bc32");
+        assert_eq!(named("main", sha), "main (9d9cb3a2bc32)");
+        assert_eq!(named("HEAD~1", sha), "HEAD~1 (9d9cb3a2bc32)");
     }
 }
