@@ -176,9 +176,7 @@ pub fn apply(
             ));
         }
     }
-    decision
-        .comparisons
-        .sort_by(|x, y| (x.verdict, &x.id).cmp(&(y.verdict, &y.id)));
+    decision.sort();
     Ok(notes)
 }
 

@@ -142,12 +142,19 @@ pub struct Decision {
 
 impl Decision {
     /// The decision over `comparisons`, sorted worst first, then by id.
-    pub fn sorted(mut comparisons: Vec<Comparison>, judged: usize) -> Self {
-        comparisons.sort_by(|a, b| a.verdict.cmp(&b.verdict).then_with(|| a.id.cmp(&b.id)));
-        Decision {
+    pub fn sorted(comparisons: Vec<Comparison>, judged: usize) -> Self {
+        let mut d = Decision {
             comparisons,
             judged,
-        }
+        };
+        d.sort();
+        d
+    }
+
+    /// Sorts the comparisons again, worst first, then by id, after verdicts changed.
+    pub fn sort(&mut self) {
+        self.comparisons
+            .sort_by(|a, b| (a.verdict, &a.id).cmp(&(b.verdict, &b.id)));
     }
 
     /// The number of benchmarks with `verdict`.

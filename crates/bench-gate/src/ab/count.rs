@@ -407,9 +407,7 @@ pub fn join(
     }
     decision.judged += counts.judged;
     decision.comparisons.extend(counts.comparisons);
-    decision
-        .comparisons
-        .sort_by(|a, b| (a.verdict, &a.id).cmp(&(b.verdict, &b.id)));
+    decision.sort();
     Ok(())
 }
 

@@ -35,7 +35,6 @@ pub mod sides;
 pub mod suite;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 pub use rounds::Progress;
 
@@ -62,27 +61,16 @@ pub enum AbEvent<'a> {
 pub struct AbOutcome {
     /// One paired verdict per benchmark.
     pub decision: Decision,
-    /// The base revision as given, and its commit.
-    pub base: (String, String),
-    /// The head: a revision and its commit, or the working tree.
-    pub head: String,
+    /// The base revision as given (its commit is `recorded.base`).
+    pub base: String,
     /// The most rounds (pairs) any benchmark had.
     pub rounds: usize,
-    /// How the sides were paired (`lockstep pairs, alternating`, …).
-    pub how: String,
-    /// The policy file used.
-    pub policy: String,
     /// Notes: binaries left out, one build for both sides, a changed policy file.
     pub notes: Vec<String>,
-    /// Per benchmark: rounds run and the seconds its pairs took, costliest first.
-    pub cost: Vec<(String, usize, f64)>,
-    /// How long the rounds took.
-    pub measured_for: Duration,
-    /// The instruction counts, when they were taken.
-    pub counted: Option<count::Counted>,
     /// The report files written.
     pub written: Vec<PathBuf>,
-    /// What was measured, as the `--json` report keeps it for `merge`.
+    /// What was measured (the head, the pairing, the costs, the counts, the policy),
+    /// as the `--json` report keeps it for `merge`.
     pub recorded: record::Recorded,
 }
 
@@ -99,12 +87,12 @@ impl AbOutcome {
     pub fn header(&self) -> String {
         format!(
             "bench-gate ab: {} against {}, {}, up to {} rounds, in {:.0} s, policy {}",
-            self.head,
-            named(&self.base.0, &self.base.1),
-            self.how,
+            self.recorded.head,
+            named(&self.base, &self.recorded.base),
+            self.recorded.how,
             self.rounds,
-            self.measured_for.as_secs_f64(),
-            self.policy
+            self.recorded.seconds,
+            self.recorded.policy.0
         )
     }
 }
@@ -306,7 +294,7 @@ pub fn ab(
     notes.extend(built.notes.iter().cloned());
     notes.push(format!("run order seed {seed} (--seed {seed} repeats it)"));
     let scratch = setup.place.scratch.path();
-    let mut measured = measure::measure(options, &built, &setup.policy, seed, scratch, events)?;
+    let measured = measure::measure(options, &built, &setup.policy, seed, scratch, events)?;
     if let Some(keep) = &options.keep_runs {
         measured.keep(keep, scratch)?;
         notes.push(format!("every run's output kept in {}", keep.display()));
@@ -317,7 +305,8 @@ pub fn ab(
         (Some(rev), Some(sha)) => named(rev, sha),
         _ => "the working tree".into(),
     };
-    let recorded = setup.record(options, head, &measured);
+    let rounds = measured.most_rounds;
+    let recorded = setup.record(options, head, measured);
     let mut decision = recorded.decide(&setup.policy)?;
     notes.extend(recorded.count_notes());
     notes.extend(crate::accept::apply(
@@ -333,15 +322,9 @@ pub fn ab(
     }
     let mut outcome = AbOutcome {
         decision,
-        base: (options.base.clone(), setup.base.clone()),
-        head: recorded.head.clone(),
-        rounds: measured.most_rounds,
-        how: measured.how.clone(),
-        policy: setup.policy.path.display().to_string(),
+        base: options.base.clone(),
+        rounds,
         notes,
-        measured_for: measured.elapsed,
-        cost: measured.cost.clone(),
-        counted: measured.counted.take(),
         written: Vec::new(),
         recorded,
     };
@@ -355,8 +338,14 @@ impl Setup {
         &self,
         options: &AbOptions,
         head: String,
-        measured: &measure::Measurement,
+        measured: measure::Measurement,
     ) -> record::Recorded {
+        let one_thread = measured
+            .rounds
+            .iter()
+            .filter(|r| measured.on_one_thread(&r.id))
+            .map(|r| r.id.clone())
+            .collect();
         record::Recorded {
             base: self.base.clone(),
             head,
@@ -368,17 +357,12 @@ impl Setup {
             alone: measured.alone,
             target_mde: options.target(),
             shard: options.shard,
-            whole: measured.whole.clone(),
-            one_thread: measured
-                .rounds
-                .iter()
-                .filter(|r| measured.on_one_thread(&r.id))
-                .map(|r| r.id.clone())
-                .collect(),
-            rounds: measured.rounds.clone(),
-            counted: measured.counted.clone(),
-            cost: measured.cost.clone(),
-            how: measured.how.clone(),
+            whole: measured.whole,
+            one_thread,
+            rounds: measured.rounds,
+            counted: measured.counted,
+            cost: measured.cost,
+            how: measured.how,
             seconds: measured.elapsed.as_secs_f64(),
         }
     }
@@ -389,31 +373,29 @@ impl AbOutcome {
     fn write_reports(&self, reports: &Reports) -> Result<Vec<PathBuf>, GateError> {
         let mut preamble = vec![self.header()];
         preamble.extend(self.notes.iter().map(|n| format!("- {n}")));
+        let r = &self.recorded;
         let mut extra = serde_json::Map::new();
         extra.insert(
             "base".into(),
-            serde_json::json!({"revision": self.base.0, "commit": self.base.1}),
+            serde_json::json!({"revision": self.base, "commit": r.base}),
         );
-        extra.insert("head".into(), self.head.clone().into());
+        extra.insert("head".into(), r.head.clone().into());
         extra.insert("rounds".into(), self.rounds.into());
-        extra.insert("policy".into(), self.policy.clone().into());
-        extra.insert(
-            "measured_seconds".into(),
-            self.measured_for.as_secs_f64().into(),
-        );
+        extra.insert("policy".into(), r.policy.0.clone().into());
+        extra.insert("measured_seconds".into(), r.seconds.into());
         extra.insert("notes".into(), self.notes.clone().into());
         extra.insert(
             "cost".into(),
-            self.cost
+            r.cost
                 .iter()
                 .map(|(id, n, secs)| serde_json::json!({"id": id, "rounds": n, "seconds": secs}))
                 .collect::<Vec<_>>()
                 .into(),
         );
-        if let Some(counted) = &self.counted {
+        if let Some(counted) = &r.counted {
             extra.insert("counts".into(), counted.to_json());
         }
-        let recorded = serde_json::to_value(&self.recorded)
+        let recorded = serde_json::to_value(r)
             .map_err(|e| GateError::Ab(format!("cannot encode the measurements: {e}")))?;
         extra.insert("recorded".into(), recorded);
         reports.write_with(&self.decision, &preamble, extra)
