@@ -5,7 +5,7 @@
 //! ```json
 //! {"format": "bench-gate-counts", "version": 1, "commit": "…", "uncommitted": false,
 //!  "valgrind": "valgrind-3.19.0", "iterations": 10, "seconds": 95.1,
-//!  "seconds_per_benchmark": {"graph_planning/plan/1000": 1.2},
+//!  "process_seconds_per_benchmark": {"graph_planning/plan/1000": 1.2},
 //!  "per_iteration": {"graph_planning/plan/1000": {"instructions": 812345.0,
 //!      "l1_hits": …, "ll_hits": …, "ram_hits": …, "estimated_cycles": …, "syscalls": 0.0}},
 //!  "not_countable": {"event_throughput/redis/publish": "not countable: …"}}

@@ -1,33 +1,38 @@
 //! Instruction counts of `bench-gate ab`: every lockstep benchmark of both sides run
 //! under Callgrind, counting only its routine's measured part, per iteration.
 //!
-//! Each benchmark's base and head processes start at once under `valgrind
+//! Each side's process of a benchmark starts under `valgrind
 //! --tool=callgrind` with nothing instrumented or counted; the driver's `count ITERS
 //! WARM` (the harness's `count.rs`) has each turn instrumentation on, run WARM
 //! iterations uncounted, then ITERS with collection on only between the bencher's
 //! start and end of measurement, and exit, when Callgrind writes its totals. Both
 //! sides run the same ITERS, about a millisecond's worth of the routine.
 //!
-//! Each round runs one fresh process per side at once. Sides that agree within
-//! [`REPEATABLE`] in the first round are done (two processes agreeing that closely:
-//! deterministic, unchanged work); sides that differ are counted again, and a third
-//! time when they still differ, so that a change is confirmed by three runs of each
-//! build. When one build serves both sides (an A/A run, `bench-gate count`), one
-//! round's two processes are its two runs. Where the counts of one binary differ by
-//! more than [`REPEATABLE`], the work is not deterministic (a server's replies,
-//! timers, other threads' hand-offs) and the benchmark is `not countable`, with its
-//! lowest and highest count in the reason:
-//! found by measuring, not from a list. The others' counts are judged by the policy's
+//! Each counted run is one fresh process, and two run at once (one per CPU), from a
+//! queue where a benchmark's follow-up runs go first. With two builds, a benchmark's
+//! first runs count instructions alone (`--cache-sim=no`: about half the time). Sides
+//! that agree within [`REPEATABLE`] are deterministic, unchanged work. Sides that
+//! differ get a second run of the base first: where it differs from the first, the
+//! work is not deterministic (a server's replies, timers, other threads' hand-offs)
+//! and the benchmark is `not countable`, with its lowest and highest count in the
+//! reason, after three quick processes. Else the head runs again (not countable where
+//! its runs differ), and a third run of each confirms a change. A benchmark found
+//! deterministic then runs once per side with the cache simulated: those runs'
+//! figures are its counts, and their instructions must agree with the quick runs'
+//! too. When one build serves both sides (an A/A run, `bench-gate count`), its first
+//! two processes, cache simulated, are its two runs. Found by measuring, not from a
+//! list. The others' counts are judged by the policy's
 //! instruction levels, like gungraun's, both sides being counted here with one
 //! valgrind and one rustc; system calls in the counted part are flagged (the kernel's
 //! work is not counted).
 
-use std::collections::BTreeMap;
-use std::ffi::OsString;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::collections::{BTreeMap, VecDeque};
+use std::path::Path;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+pub use super::callgrind::{Counts, valgrind};
+use super::callgrind::{Next, REPEATABLE, SWITCHES, callgrind, next, one_build, parse};
 use super::lockstep::{self, Order, Pair, Settings};
 use super::schedule::Bench;
 use super::{AbEvent, Progress};
@@ -37,10 +42,6 @@ use crate::decide::decide;
 use crate::model::{Entry, Results};
 use crate::thresholds::Policy;
 use crate::verdict::{Comparison, Decision, Verdict};
-
-/// The most two counts of one binary and benchmark may differ by, relative, for its
-/// counts to be judged: a hundredth of the default warning level.
-pub const REPEATABLE: f64 = 5e-5;
 
 /// The wall time of the counted iterations, natively: Callgrind runs them 50-100
 /// times slower.
@@ -53,93 +54,6 @@ const COUNTED: Duration = Duration::from_millis(1);
 /// runs of a side now and then).
 const LEAST_COUNTED: u64 = 5;
 
-/// Callgrind's totals of one counted run, per iteration.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Counts {
-    /// Instructions executed (`Ir`).
-    pub instructions: f64,
-    /// Accesses (instruction fetches, data reads and writes) that hit the L1 caches.
-    pub l1_hits: f64,
-    /// Accesses that missed L1 and hit the last-level cache.
-    pub ll_hits: f64,
-    /// Accesses that missed every cache.
-    pub ram_hits: f64,
-    /// System calls made (the kernel's work is not counted).
-    pub syscalls: f64,
-}
-
-impl Counts {
-    /// gungraun's estimate of the cycles: L1 hits + 5 × LL hits + 35 × RAM hits.
-    pub fn estimated_cycles(&self) -> f64 {
-        self.l1_hits + 5.0 * self.ll_hits + 35.0 * self.ram_hits
-    }
-
-    /// These counts as a report entry of benchmark `id` (its id: [`PREFIX`] and `id`,
-    /// so that rules written for its wall time do not apply to its counts).
-    fn entry(&self, id: &str) -> Entry {
-        let extra = BTreeMap::from([
-            ("l1_hits".to_owned(), self.l1_hits),
-            ("ll_hits".to_owned(), self.ll_hits),
-            ("ram_hits".to_owned(), self.ram_hits),
-            ("estimated_cycles".to_owned(), self.estimated_cycles()),
-            ("syscalls".to_owned(), self.syscalls),
-        ]);
-        Entry::count(format!("{PREFIX}{id}"), self.instructions, extra)
-    }
-}
-
-/// Parses a Callgrind output file's `events:` and `totals:` (or `summary:`) lines into
-/// counts per iteration of `iters`.
-pub fn parse(text: &str, iters: u64) -> Result<Counts, String> {
-    let line = |key: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(key))
-            .map(|rest| rest.split_whitespace().collect::<Vec<_>>())
-    };
-    let events = line("events:").ok_or("no `events:` line")?;
-    let totals = line("totals:")
-        .or_else(|| line("summary:"))
-        .ok_or("no `totals:` line")?;
-    let get = |name: &str| -> Result<f64, String> {
-        let Some(i) = events.iter().position(|e| *e == name) else {
-            return Ok(0.0);
-        };
-        match totals.get(i) {
-            None => Ok(0.0),
-            Some(v) => v
-                .parse::<f64>()
-                .map_err(|_| format!("{name} total {v:?} is not a number")),
-        }
-    };
-    let ir = get("Ir")?;
-    if ir <= 0.0 {
-        return Err("no instruction was counted".into());
-    }
-    let accesses = ir + get("Dr")? + get("Dw")?;
-    let l1_misses = get("I1mr")? + get("D1mr")? + get("D1mw")?;
-    let ram = get("ILmr")? + get("DLmr")? + get("DLmw")?;
-    let n = iters.max(1) as f64;
-    Ok(Counts {
-        instructions: ir / n,
-        l1_hits: (accesses - l1_misses) / n,
-        ll_hits: (l1_misses - ram) / n,
-        ram_hits: ram / n,
-        syscalls: get("sysCount")? / n,
-    })
-}
-
-/// The valgrind to run: `BENCH_GATE_VALGRIND`, else `valgrind` from the `PATH`.
-fn program() -> OsString {
-    std::env::var_os("BENCH_GATE_VALGRIND").unwrap_or_else(|| "valgrind".into())
-}
-
-/// Valgrind's version (`valgrind-3.19.0`), or `None` when it cannot be run.
-pub fn valgrind() -> Option<String> {
-    let out = Command::new(program()).arg("--version").output().ok()?;
-    let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    (out.status.success() && !version.is_empty()).then_some(version)
-}
-
 /// What counting found.
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Counted {
@@ -150,16 +64,15 @@ pub struct Counted {
     /// The counted benchmarks whose routine makes system calls, and how many per
     /// iteration (their counts leave the kernel's work out).
     pub syscalls: Vec<(String, f64)>,
-    /// How long each benchmark's counting took, seconds, in the order counted.
+    /// Each benchmark's processes' seconds together, in the suite's order (two
+    /// processes run at once, so these add up to about twice [`Counted::seconds`]).
     pub cost: Vec<(String, f64)>,
+    /// How long counting took, seconds.
+    #[serde(default)]
+    pub seconds: f64,
 }
 
 impl Counted {
-    /// How long counting took, seconds.
-    pub fn seconds(&self) -> f64 {
-        self.cost.iter().map(|(_, secs)| secs).sum()
-    }
-
     /// Every benchmark's counts per iteration on both sides, and those not countable
     /// with the reason, for the `--json` report.
     pub fn to_json(&self) -> serde_json::Value {
@@ -185,7 +98,7 @@ impl Counted {
             .map(|(id, secs)| (id.clone(), (*secs).into()))
             .collect();
         serde_json::json!({"per_iteration": counted, "not_countable": not,
-            "seconds": self.seconds(), "seconds_per_benchmark": cost})
+            "seconds": self.seconds, "process_seconds_per_benchmark": cost})
     }
 }
 
@@ -220,74 +133,219 @@ pub fn count(
         "counting the instructions of {} benchmarks under Callgrind ({valgrind}) ...",
         benches.len()
     )));
-    std::fs::create_dir_all(dir).map_err(|e| GateError::io(dir, e))?;
-    let mut counted = Counted::default();
-    for (i, bench) in benches.iter().enumerate() {
-        events(AbEvent::Run(&Progress {
-            done: i,
-            total: benches.len(),
-            unit: "counts",
-            budget: None,
-            current: bench.id.clone(),
-        }));
-        let n = iters.get(&bench.id).copied().unwrap_or(0);
-        let start = Instant::now();
-        let result = count_bench(bench, i, n.max(LEAST_COUNTED), settings, dir);
-        counted
-            .cost
-            .push((bench.id.clone(), start.elapsed().as_secs_f64()));
-        match result {
-            Ok(Ok(c)) => {
-                let calls = c[0].syscalls.max(c[1].syscalls);
-                if calls > 0.0 {
-                    counted.syscalls.push((bench.id.clone(), calls));
-                }
-                for (s, side) in counted.sides.iter_mut().enumerate() {
-                    let entry = c[s].entry(&bench.id);
-                    side.insert(entry.id.clone(), entry);
-                }
-            }
-            Ok(Err(why)) => counted.not_countable.push((bench.id.clone(), why)),
-            Err(e) if super::process::interrupted() => return Err(e),
-            Err(e) => counted
-                .not_countable
-                .push((bench.id.clone(), first_line(&e))),
-        }
-    }
+    let start = Instant::now();
+    let iters: Vec<u64> = benches
+        .iter()
+        .map(|b| iters.get(&b.id).copied().unwrap_or(0).max(LEAST_COUNTED))
+        .collect();
+    let mut queue = Queue {
+        benches,
+        iters: &iters,
+        tallies: benches.iter().map(|_| Tally::default()).collect(),
+        follow_ups: VecDeque::new(),
+        started: 0,
+        finished: 0,
+    };
+    std::thread::scope(|scope| {
+        let (done, results) = mpsc::channel();
+        let slots: Vec<mpsc::Sender<Job>> = (0..SLOTS)
+            .map(|w| {
+                let (send, jobs) = mpsc::channel::<Job>();
+                let done = done.clone();
+                let (dir, iters) = (dir.join(format!("slot{w}")), &iters);
+                scope.spawn(move || {
+                    for job in jobs {
+                        let began = Instant::now();
+                        let b = job.bench;
+                        let counts = count_run(&benches[b], b, job, iters[b], settings, &dir);
+                        let secs = began.elapsed().as_secs_f64();
+                        if done.send((w, job, counts, secs)).is_err() {
+                            return;
+                        }
+                    }
+                });
+                send
+            })
+            .collect();
+        drop(done);
+        queue.run(&slots, &results, events)
+    })?;
+    let mut counted = queue.into_counted();
+    counted.seconds = start.elapsed().as_secs_f64();
     Ok(counted)
 }
 
-/// Both sides' counts of `bench` (the `i`th), or why it is not countable. A round runs
-/// one process per side at once. When the two agree within [`REPEATABLE`], they are
-/// its counts: two fresh processes agreeing that closely is work that is deterministic
-/// and unchanged (one build on both sides: its two runs). When they differ, a second
-/// round tells a change from work that is not deterministic (a build whose runs
-/// differ), and a third confirms a change by three runs of each build.
-fn count_bench(
-    bench: &Bench,
-    i: usize,
-    iters: u64,
-    settings: &Settings,
-    dir: &Path,
-) -> Result<Result<[Counts; 2], String>, GateError> {
-    let differ = |c: &[Counts; 2]| (c[1].instructions / c[0].instructions - 1.0).abs() > REPEATABLE;
-    let first = count_round(bench, i, 0, iters, settings, dir)?;
-    if bench.binaries[0].path == bench.binaries[1].path {
-        let [a, b] = first;
-        return Ok(judge_runs(&[[a, a], [b, b]], ["its", "its"]));
+/// How many counted processes run at once: one per CPU of these machines.
+const SLOTS: usize = 2;
+
+/// A counted run: benchmark `bench` (its index), side `side`, that side's `run`th,
+/// with the cache simulated (`cache`) or not.
+#[derive(Clone, Copy, Debug)]
+struct Job {
+    bench: usize,
+    side: usize,
+    run: usize,
+    cache: bool,
+}
+
+/// One benchmark's counting so far.
+#[derive(Default)]
+struct Tally {
+    /// Each side's counts, run by run.
+    runs: [Vec<Counts>; 2],
+    /// Each side's run with the cache simulated, with two builds.
+    cached: [Option<Counts>; 2],
+    /// Runs started and not yet back.
+    pending: usize,
+    /// Its processes' seconds together.
+    seconds: f64,
+    /// Its counts, or why it is not countable, once known.
+    outcome: Option<Result<[Counts; 2], String>>,
+}
+
+/// The benchmarks' runs still to make, and what came back.
+struct Queue<'a> {
+    benches: &'a [Bench],
+    /// Each benchmark's iterations counted per run.
+    iters: &'a [u64],
+    tallies: Vec<Tally>,
+    /// Runs a started benchmark needs next: these go before any new benchmark.
+    follow_ups: VecDeque<Job>,
+    /// Benchmarks started, in the suite's order.
+    started: usize,
+    /// Benchmarks whose outcome is known.
+    finished: usize,
+}
+
+impl Queue<'_> {
+    /// Hands runs to idle `slots` and takes their results until every benchmark is
+    /// counted or found not countable; an interruption stops handing out runs, waits
+    /// for those running, and is the error.
+    fn run(
+        &mut self,
+        slots: &[mpsc::Sender<Job>],
+        results: &mpsc::Receiver<(usize, Job, Result<Counts, GateError>, f64)>,
+        events: &mut dyn FnMut(AbEvent<'_>),
+    ) -> Result<(), GateError> {
+        let mut idle: Vec<usize> = (0..slots.len()).rev().collect();
+        let mut fatal = None;
+        loop {
+            while fatal.is_none() {
+                let Some(&w) = idle.last() else { break };
+                let Some(job) = self.next_job(events) else {
+                    break;
+                };
+                if slots[w].send(job).is_err() {
+                    break;
+                }
+                idle.pop();
+            }
+            if idle.len() == slots.len() {
+                return fatal.map_or(Ok(()), Err);
+            }
+            let Ok((w, job, counts, secs)) = results.recv() else {
+                return fatal.map_or(Ok(()), Err);
+            };
+            idle.push(w);
+            match counts {
+                Err(e) if super::process::interrupted() => fatal = Some(e),
+                counts => self.take(job, counts, secs),
+            }
+        }
     }
-    if !differ(&first) {
-        return Ok(Ok(first));
+
+    /// The next run to make: a started benchmark's follow-up, else the next
+    /// benchmark's first runs (telling `events`), else none.
+    fn next_job(&mut self, events: &mut dyn FnMut(AbEvent<'_>)) -> Option<Job> {
+        if self.follow_ups.is_empty() && self.started < self.benches.len() {
+            let b = self.started;
+            self.started += 1;
+            events(AbEvent::Run(&Progress {
+                done: self.finished,
+                total: self.benches.len(),
+                unit: "counts",
+                budget: None,
+                current: self.benches[b].id.clone(),
+            }));
+            self.plan(b);
+        }
+        self.follow_ups.pop_front()
     }
-    // One round after the other: two at once (four processes on two CPUs) was
-    // measured no faster, 317 s for the quick suite against 309 and 347 s.
-    let mut runs = vec![first, count_round(bench, i, 1, iters, settings, dir)?];
-    let judged = judge_runs(&runs, SIDES);
-    if judged.as_ref().is_ok_and(differ) {
-        runs.push(count_round(bench, i, 2, iters, settings, dir)?);
-        return Ok(judge_runs(&runs, SIDES));
+
+    /// Queues the runs benchmark `b` needs next, or records its outcome.
+    fn plan(&mut self, b: usize) {
+        let one_build = one_build(&self.benches[b]);
+        let slack = SWITCHES / self.iters[b] as f64;
+        let tally = &mut self.tallies[b];
+        match next(&tally.runs, &tally.cached, one_build, slack) {
+            Next::Run(sides, cache) => {
+                for side in sides.into_iter().rev() {
+                    let run = tally.runs[side].len();
+                    let job = Job {
+                        bench: b,
+                        side,
+                        run,
+                        cache,
+                    };
+                    self.follow_ups.push_front(job);
+                    tally.pending += 1;
+                }
+            }
+            Next::Done(outcome) => {
+                tally.outcome = Some(outcome);
+                self.finished += 1;
+            }
+        }
     }
-    Ok(judged)
+
+    /// Takes a run's result: its counts join its benchmark's, and once none of that
+    /// benchmark's runs is out, the next step is planned. A run that failed makes its
+    /// benchmark not countable, naming the failure.
+    fn take(&mut self, job: Job, counts: Result<Counts, GateError>, secs: f64) {
+        let tally = &mut self.tallies[job.bench];
+        tally.seconds += secs;
+        tally.pending -= 1;
+        if tally.outcome.is_some() {
+            return;
+        }
+        match counts {
+            Ok(c) if job.cache && !one_build(&self.benches[job.bench]) => {
+                tally.cached[job.side] = Some(c)
+            }
+            Ok(c) => tally.runs[job.side].push(c),
+            Err(e) => {
+                tally.outcome = Some(Err(first_line(&e)));
+                self.finished += 1;
+                return;
+            }
+        }
+        if tally.pending == 0 {
+            self.plan(job.bench);
+        }
+    }
+
+    /// What counting found, in the suite's order.
+    fn into_counted(self) -> Counted {
+        let mut counted = Counted::default();
+        for (bench, tally) in self.benches.iter().zip(self.tallies) {
+            counted.cost.push((bench.id.clone(), tally.seconds));
+            match tally.outcome {
+                Some(Ok(c)) => {
+                    let calls = c[0].syscalls.max(c[1].syscalls);
+                    if calls > 0.0 {
+                        counted.syscalls.push((bench.id.clone(), calls));
+                    }
+                    for (s, side) in counted.sides.iter_mut().enumerate() {
+                        let entry = c[s].entry(&bench.id);
+                        side.insert(entry.id.clone(), entry);
+                    }
+                }
+                Some(Err(why)) => counted.not_countable.push((bench.id.clone(), why)),
+                None => {}
+            }
+        }
+        counted
+    }
 }
 
 /// The reason a benchmark that failed under Callgrind is not countable: the error's
@@ -302,47 +360,53 @@ fn first_line(e: &GateError) -> String {
     }
 }
 
-/// Counted run `r` of both sides of `bench` (the `i`th) at once.
-fn count_round(
+/// Counted run `job` of benchmark `bench` (the `i`th): one process, in `dir`.
+fn count_run(
     bench: &Bench,
     i: usize,
-    r: usize,
+    job: Job,
     iters: u64,
     settings: &Settings,
     dir: &Path,
-) -> Result<[Counts; 2], GateError> {
-    // A directory per run, its files named by number: Callgrind reads `%` in a name
-    // as a format.
-    let dir = &dir.join(format!("run{r}"));
+) -> Result<Counts, GateError> {
     std::fs::create_dir_all(dir).map_err(|e| GateError::io(dir, e))?;
-    let out: [PathBuf; 2] = ["base", "head"].map(|s| dir.join(format!("{i}-{s}.cg")));
-    let under = |s: usize| callgrind(&out[s]);
+    let s = job.side;
+    // Files named by number: Callgrind reads `%` in a name as a format.
+    let run = match job.cache {
+        true => format!("{}c", job.run),
+        false => job.run.to_string(),
+    };
+    let out = dir.join(format!("{i}-{}-{run}.cg", ["base", "head"][s]));
+    let under = |_: usize| callgrind(&out, job.cache);
+    let mut binaries = [None, None];
+    binaries[s] = Some(&bench.binaries[s]);
     let pair = Pair {
         id: &bench.id,
-        binaries: [Some(&bench.binaries[0]), Some(&bench.binaries[1])],
+        binaries,
         dir,
-        stem: format!("{}-count{r}", super::rounds::file_stem(&bench.id)),
-        first: r % 2,
+        stem: format!(
+            "{}-count{run}-{}",
+            super::rounds::file_stem(&bench.id),
+            ["base", "head"][s]
+        ),
+        first: s,
         kind: None,
     };
     // Uncounted first, a fifth as many: the caches and lazy set-ups warm.
     let command = format!("count {iters} {}", (iters / 5).max(1));
     let answers = lockstep::once_under(&pair, settings, &under, &command, settings.timeout)?;
-    let mut counts = [None, None];
-    for s in 0..2 {
-        let said = answers[s].as_deref().unwrap_or_default();
-        if said.first().map(String::as_str) != Some("counted") {
-            return Err(pair_error(
-                bench,
-                s,
-                &format!("answered {:?}", said.join(" ")),
-            ));
-        }
-        let text = std::fs::read_to_string(&out[s]).map_err(|e| GateError::io(&out[s], e))?;
-        counts[s] = Some(parse(&text, iters).map_err(|e| pair_error(bench, s, &e))?);
-        let _ = std::fs::remove_file(&out[s]);
+    let said = answers[s].as_deref().unwrap_or_default();
+    if said.first().map(String::as_str) != Some("counted") {
+        return Err(pair_error(
+            bench,
+            s,
+            &format!("answered {:?}", said.join(" ")),
+        ));
     }
-    Ok(counts.map(|c| c.expect("both sides answered")))
+    let text = std::fs::read_to_string(&out).map_err(|e| GateError::io(&out, e))?;
+    let counts = parse(&text, iters).map_err(|e| pair_error(bench, s, &e))?;
+    let _ = std::fs::remove_file(&out);
+    Ok(counts)
 }
 
 fn pair_error(bench: &Bench, s: usize, what: &str) -> GateError {
@@ -351,25 +415,6 @@ fn pair_error(bench: &Bench, s: usize, what: &str) -> GateError {
         "benchmark {}: the {side} side's count: {what}",
         bench.id
     ))
-}
-
-/// valgrind's command line for a counted run writing to `out`.
-fn callgrind(out: &Path) -> Vec<OsString> {
-    let mut file = OsString::from("--callgrind-out-file=");
-    file.push(out);
-    let options = [
-        "--tool=callgrind",
-        "--instr-atstart=no",
-        "--collect-atstart=no",
-        "--cache-sim=yes",
-        "--collect-systime=yes",
-        "--dump-line=no",
-    ];
-    [program()]
-        .into_iter()
-        .chain(options.into_iter().map(OsString::from))
-        .chain([file])
-        .collect()
 }
 
 /// Judges the counts by the policy's instruction levels and adds their verdicts to
@@ -458,108 +503,9 @@ pub fn syscalls_text(calls: f64) -> String {
     }
 }
 
-/// `x` with six significant digits, for counts per iteration of any size.
-fn significant(x: f64) -> String {
-    let digits = 6 - (x.abs().max(1e-9).log10().floor() as i32 + 1);
-    format!("{x:.*}", digits.clamp(0, 9) as usize)
-}
-
-/// The builds' names in a not-countable reason, when base and head are two builds.
-const SIDES: [&str; 2] = ["the base", "the head"];
-
-/// Each side's counts (the mean over `runs`) when its runs agree within
-/// [`REPEATABLE`]; else why not, naming the side's build (`builds`) with its lowest and
-/// highest count.
-fn judge_runs(runs: &[[Counts; 2]], builds: [&str; 2]) -> Result<[Counts; 2], String> {
-    let mut out = [None, None];
-    for (s, build) in builds.iter().enumerate() {
-        let all: Vec<Counts> = runs.iter().map(|r| r[s]).collect();
-        let ir = |c: &Counts| c.instructions;
-        let low = all.iter().map(ir).fold(f64::INFINITY, f64::min);
-        let high = all.iter().map(ir).fold(0.0, f64::max);
-        let spread = high / low - 1.0;
-        if spread.is_nan() || spread > REPEATABLE {
-            return Err(format!(
-                "not countable: {} runs of {build} build counted {} to {} instructions \
-                 per iteration ({:.3} % apart): its work is not deterministic",
-                all.len(),
-                significant(low),
-                significant(high),
-                spread * 100.0
-            ));
-        }
-        let mean = |f: fn(&Counts) -> f64| all.iter().map(f).sum::<f64>() / all.len() as f64;
-        out[s] = Some(Counts {
-            instructions: mean(|c| c.instructions),
-            l1_hits: mean(|c| c.l1_hits),
-            ll_hits: mean(|c| c.ll_hits),
-            ram_hits: mean(|c| c.ram_hits),
-            syscalls: mean(|c| c.syscalls),
-        });
-    }
-    Ok(out.map(|c| c.expect("both sides judged")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const CALLGRIND: &str = "# callgrind format\nversion: 1\ncreator: callgrind-3.19.0\n\
-        events: Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw\nfl=(1) x.rs\nfn=(1) f\n0 5 1 1\n\
-        totals: 2000 600 400 20 30 10 4 6 2\n";
-    const SYSCALLS: &str = "events: Ir sysCount sysTime\ntotals: 1000 20 123456\n";
-
-    #[test]
-    fn callgrind_totals_become_counts_per_iteration() {
-        let c = parse(CALLGRIND, 10).unwrap();
-        assert_eq!(c.instructions, 200.0);
-        // 3000 accesses, 60 L1 misses, 12 of them missed every cache.
-        assert_eq!((c.l1_hits, c.ll_hits, c.ram_hits), (294.0, 4.8, 1.2));
-        assert_eq!(c.estimated_cycles(), 294.0 + 24.0 + 42.0);
-        assert_eq!(c.syscalls, 0.0);
-        assert_eq!(parse(SYSCALLS, 10).unwrap().syscalls, 2.0);
-        let no_cache = "events: Ir\nsummary: 500\n";
-        assert_eq!(parse(no_cache, 5).unwrap().instructions, 100.0);
-    }
-
-    #[test]
-    fn a_file_without_counts_says_what_is_missing() {
-        assert!(parse("version: 1\n", 1).unwrap_err().contains("events:"));
-        assert!(parse("events: Ir\n", 1).unwrap_err().contains("totals:"));
-        let zero = parse("events: Ir\ntotals: 0\n", 1).unwrap_err();
-        assert!(zero.contains("no instruction"), "{zero}");
-        let bad = parse("events: Ir Dr\ntotals: 10 x\n", 1).unwrap_err();
-        assert!(bad.contains("Dr total \"x\""), "{bad}");
-    }
-
-    #[test]
-    fn runs_that_differ_make_a_benchmark_not_countable_naming_both_ends() {
-        let c = |ir: f64| Counts {
-            instructions: ir,
-            l1_hits: ir,
-            ll_hits: 0.0,
-            ram_hits: 0.0,
-            syscalls: 0.0,
-        };
-        let same = [[c(1000.0), c(1030.0)], [c(1000.0), c(1030.0)]];
-        let judged = judge_runs(&same, SIDES).unwrap();
-        assert_eq!(
-            (judged[0].instructions, judged[1].instructions),
-            (1000.0, 1030.0)
-        );
-        let apart = [
-            [c(1000.0), c(1030.0)],
-            [c(1000.0), c(1031.0)],
-            [c(1000.0), c(1030.0)],
-        ];
-        let why = judge_runs(&apart, SIDES).unwrap_err();
-        assert!(
-            why.contains("3 runs of the head build counted 1030.00 to 1031.00"),
-            "{why}"
-        );
-        assert_eq!(significant(0.21234567), "0.212346");
-        assert_eq!(significant(1_310_385.0), "1310385");
-    }
 
     #[test]
     fn a_slowdown_of_identical_work_is_a_warning_unless_the_policy_fails_it() {

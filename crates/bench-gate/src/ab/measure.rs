@@ -143,7 +143,7 @@ fn in_counts(
         "instruction counts: {} of {total} benchmarks counted under Callgrind ({version}), \
          in {:.0} s",
         counted.sides[0].len(),
-        counted.seconds()
+        counted.seconds
     ));
     measured.counted = Some(counted);
     Ok(())

@@ -151,6 +151,7 @@ fn union(shards: Vec<(PathBuf, Recorded)>) -> Result<Recorded, GateError> {
                 a.not_countable.extend(b.not_countable);
                 a.syscalls.extend(b.syscalls);
                 a.cost.extend(b.cost);
+                a.seconds = a.seconds.max(b.seconds);
                 Some(a)
             }
             (a, b) => a.or(b),

@@ -17,6 +17,7 @@
 //! group is killed, and the guards drop.
 
 pub mod build;
+pub mod callgrind;
 pub mod count;
 pub mod git;
 pub mod harness;

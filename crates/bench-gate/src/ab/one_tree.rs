@@ -2,7 +2,7 @@
 //! tree, uncommitted changes included), for the history and for `check`: no base, no
 //! wall time. The tree is checked out and built with the lockstep harness as a side of
 //! `ab` is ([`super::sides`]); each benchmark is counted under Callgrind by two
-//! processes at once ([`super::count`]), the same fixed iterations in every run, so
+//! processes ([`super::count`]), the same fixed iterations in every run, so
 //! that its counts per iteration are comparable from one commit to the next. The
 //! counts file ([`crate::counts`]) is written atomically.
 
@@ -65,7 +65,7 @@ impl Tally {
             } else {
                 ""
             },
-            self.counted.seconds(),
+            self.counted.seconds,
             self.written.display()
         )
     }
@@ -164,10 +164,10 @@ fn write(
         ("uncommitted".to_owned(), (*uncommitted).into()),
         ("valgrind".to_owned(), valgrind.into()),
         ("iterations".to_owned(), iterations.into()),
-        ("seconds".to_owned(), counted.seconds().into()),
+        ("seconds".to_owned(), counted.seconds.into()),
         (
-            "seconds_per_benchmark".to_owned(),
-            counted.to_json()["seconds_per_benchmark"].clone(),
+            "process_seconds_per_benchmark".to_owned(),
+            counted.to_json()["process_seconds_per_benchmark"].clone(),
         ),
     ]);
     let text = file(&counted.sides[1], &counted.not_countable, about);
