@@ -341,7 +341,12 @@ impl Queue<'_> {
                     }
                 }
                 Some(Err(why)) => counted.not_countable.push((bench.id.clone(), why)),
-                None => {}
+                // Only a worker that stopped early leaves a benchmark unjudged; it is
+                // named, never dropped from the report.
+                None => counted.not_countable.push((
+                    bench.id.clone(),
+                    "not countable: its counting stopped before its runs came back".into(),
+                )),
             }
         }
         counted
@@ -506,6 +511,7 @@ pub fn syscalls_text(calls: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ab::build::BenchBinary;
 
     #[test]
     fn a_slowdown_of_identical_work_is_a_warning_unless_the_policy_fails_it() {
@@ -568,6 +574,43 @@ mod tests {
         assert!(
             e.contains("paired.identical_work") && e.contains("fail"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn a_benchmark_whose_counting_never_finished_is_named_not_dropped() {
+        let bin = BenchBinary {
+            name: "b".into(),
+            path: "/nonexistent".into(),
+            dir: "/".into(),
+        };
+        let benches = ["g/done", "g/cut_short"].map(|id| Bench {
+            id: id.into(),
+            binaries: [bin.clone(), bin.clone()],
+        });
+        let mut tallies: Vec<Tally> = benches.iter().map(|_| Tally::default()).collect();
+        tallies[0].outcome = Some(Err("not countable: its runs differ".into()));
+        let queue = Queue {
+            benches: &benches,
+            iters: &[1, 1],
+            tallies,
+            follow_ups: VecDeque::new(),
+            started: 2,
+            finished: 1,
+        };
+        let counted = queue.into_counted();
+        let ids: Vec<&str> = counted
+            .not_countable
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .collect();
+        assert_eq!(ids, ["g/done", "g/cut_short"]);
+        assert!(
+            counted.not_countable[1]
+                .1
+                .contains("stopped before its runs came back"),
+            "{:?}",
+            counted.not_countable
         );
     }
 
