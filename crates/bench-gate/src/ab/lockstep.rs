@@ -79,12 +79,15 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// The kind of a benchmark whose sides kept `cores` busy (the busier side's).
-    pub fn of(cores: &[f64; 2]) -> Kind {
+    /// The kind of a benchmark whose sides kept `cores` busy (the busier side's), and
+    /// whether its threads blocked while warming up (`waited`). A side held up by the
+    /// machine (a VM whose host took the CPU: its wall time ran on, its CPU time did
+    /// not) keeps less than a core busy without blocking: that is `Busy`, not waiting.
+    pub fn of(cores: &[f64; 2], waited: bool) -> Kind {
         let most = cores.iter().copied().fold(0.0f64, f64::max);
         if most >= MULTI_CORE {
             Kind::Threads
-        } else if most < WAITING {
+        } else if most < WAITING && waited {
             Kind::Waiting
         } else {
             Kind::Busy
@@ -357,18 +360,25 @@ impl<'a> Running<'a> {
 
     /// Warms each side up, one at a time: the time one iteration took in the last
     /// call (the sides' geometric mean) and the cores each kept busy.
-    fn warm(&mut self, settings: &Settings) -> Result<(f64, [f64; 2]), GateError> {
-        let (mut logs, mut cores) = (Vec::new(), [0.0; 2]);
+    fn warm(&mut self, settings: &Settings) -> Result<(f64, [f64; 2], bool), GateError> {
+        let (mut logs, mut cores, mut waited) = (Vec::new(), [0.0; 2], false);
         let line = format!("warm {} {WARM_LEAST}", settings.warm_up.as_nanos());
         for s in self.order(0) {
+            let pid = self.side(s).process.child.id();
+            let before = blocked(pid);
             let words = self.side(s).ask(&line).map_err(|e| self.pair.fail(e))?;
             let [iters, wall, cpu, spent] = numbers(&words, "warmed")
                 .map_err(|e| self.pair.fail(format!("{} side: {e}", SIDES[s])))?;
             logs.push((wall / iters.max(1.0)).ln());
             cores[s] = if spent > 0.0 { cpu / spent } else { 0.0 };
+            // Unreadable counts leave the cores alone to decide.
+            waited |= match (before, blocked(pid)) {
+                (Some(b), Some(a)) => a.saturating_sub(b) >= u64::from(WARM_LEAST),
+                _ => true,
+            };
         }
         let met = (logs.iter().sum::<f64>() / logs.len() as f64).exp();
-        Ok((met, cores))
+        Ok((met, cores, waited))
     }
 
     /// Sample `n` of every side, under the barrier: one side at a time, or all at once.
@@ -430,9 +440,9 @@ impl Pair<'_> {
 pub fn run(pair: &Pair<'_>, settings: &Settings) -> Result<PairRun, GateError> {
     let began = Instant::now();
     let mut running = Running::start(pair, settings, None)?;
-    let (met, cores) = running.warm(settings)?;
+    let (met, cores, waited) = running.warm(settings)?;
     let iters = ((settings.slice.as_nanos() as f64 / met).round() as u64).max(1);
-    let kind = pair.kind.unwrap_or_else(|| Kind::of(&cores));
+    let kind = pair.kind.unwrap_or_else(|| Kind::of(&cores, waited));
     let order = kind.order(settings.order);
     let pinned = pin(&running.live, kind, order, &settings.cpus)?;
     let samples_per_side = match kind {
@@ -707,6 +717,28 @@ fn samples_for(long: Duration, per_sample_ns: f64, least: usize) -> usize {
 /// (empty: unpinned). Each process goes with its whole process group (whatever it
 /// started, a server say, included) to the first CPU (`Duet`: one each to the first
 /// two); a benchmark that runs threads stays on every CPU.
+/// How often process `pid`'s threads have blocked so far: their voluntary context
+/// switches (`/proc/PID/task/*/status`). A benchmark that waits on a timer, a server or
+/// I/O blocks at least once an iteration; one the machine holds up does not block at
+/// all. The harness itself blocks once or twice a command. `None` if unreadable.
+fn blocked(pid: u32) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = 0;
+    for task in tasks {
+        total += thread_blocked(&task.ok()?.path())?;
+    }
+    Some(total)
+}
+
+/// A thread's voluntary context switches, from its `/proc` directory's `status`.
+fn thread_blocked(task: &Path) -> Option<u64> {
+    let status = std::fs::read_to_string(task.join("status")).ok()?;
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))?;
+    line.trim().parse().ok()
+}
+
 fn pin(
     live: &[Option<Live>; 2],
     kind: Kind,
@@ -746,13 +778,39 @@ mod tests {
 
     #[test]
     fn the_busier_side_says_what_kind_a_benchmark_is() {
-        assert_eq!(Kind::of(&[1.0, 0.98]), Kind::Busy);
-        assert_eq!(Kind::of(&[0.27, 0.3]), Kind::Waiting);
-        assert_eq!(Kind::of(&[0.5, 0.9]), Kind::Busy);
-        assert_eq!(Kind::of(&[1.1, 1.96]), Kind::Threads);
+        assert_eq!(Kind::of(&[1.0, 0.98], false), Kind::Busy);
+        assert_eq!(Kind::of(&[0.27, 0.3], true), Kind::Waiting);
+        assert_eq!(Kind::of(&[0.5, 0.9], true), Kind::Busy);
+        assert_eq!(Kind::of(&[1.1, 1.96], true), Kind::Threads);
+        // Held up by the machine, not waiting: it never blocked.
+        assert_eq!(Kind::of(&[0.26, 0.52], false), Kind::Busy);
         assert_eq!(Kind::Busy.order(Order::Alternate), Order::Alternate);
         assert_eq!(Kind::Waiting.order(Order::Alternate), Order::Together);
         assert_eq!(Kind::Threads.order(Order::Alternate), Order::Duet);
+    }
+
+    #[test]
+    fn a_thread_that_sleeps_blocks_and_one_that_computes_does_not() {
+        // SAFETY: gettid takes no arguments and only names the calling thread.
+        let tid = unsafe { libc::gettid() };
+        let me = PathBuf::from(format!("/proc/self/task/{tid}"));
+        let count = || thread_blocked(&me).expect("this thread's status is readable");
+        let before = count();
+        for _ in 0..5 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let slept = count() - before;
+        let before = count();
+        let mut x = 1u64;
+        for i in 0..20_000_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+        }
+        let computed = count() - before;
+        assert!(slept >= 5, "{slept}");
+        assert!(computed <= 1, "{computed}");
+        // The whole process: its threads' together, this one's included.
+        let all = blocked(std::process::id()).expect("this process's threads are readable");
+        assert!(all >= count(), "{all}");
     }
 
     #[test]
