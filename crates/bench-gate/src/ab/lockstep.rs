@@ -359,7 +359,8 @@ impl<'a> Running<'a> {
     }
 
     /// Warms each side up, one at a time: the time one iteration took in the last
-    /// call (the sides' geometric mean) and the cores each kept busy.
+    /// call (the sides' geometric mean), the cores each kept busy, and whether either
+    /// side's threads blocked at least once an iteration (or could not be read).
     fn warm(&mut self, settings: &Settings) -> Result<(f64, [f64; 2], bool), GateError> {
         let (mut logs, mut cores, mut waited) = (Vec::new(), [0.0; 2], false);
         let line = format!("warm {} {WARM_LEAST}", settings.warm_up.as_nanos());
@@ -713,10 +714,6 @@ fn samples_for(long: Duration, per_sample_ns: f64, least: usize) -> usize {
     (n.min(1000.0) as usize).max(least)
 }
 
-/// Pins the processes for the samples as `kind` and `order` say; returns the CPUs used
-/// (empty: unpinned). Each process goes with its whole process group (whatever it
-/// started, a server say, included) to the first CPU (`Duet`: one each to the first
-/// two); a benchmark that runs threads stays on every CPU.
 /// How often process `pid`'s threads have blocked so far: their voluntary context
 /// switches (`/proc/PID/task/*/status`). A benchmark that waits on a timer, a server or
 /// I/O blocks at least once an iteration; one the machine holds up does not block at
@@ -739,6 +736,10 @@ fn thread_blocked(task: &Path) -> Option<u64> {
     line.trim().parse().ok()
 }
 
+/// Pins the processes for the samples as `kind` and `order` say; returns the CPUs used
+/// (empty: unpinned). Each process goes with its whole process group (whatever it
+/// started, a server say, included) to the first CPU (`Duet`: one each to the first
+/// two); a benchmark that runs threads stays on every CPU.
 fn pin(
     live: &[Option<Live>; 2],
     kind: Kind,
