@@ -15,6 +15,8 @@
 //! topology and a [`Ranked`] only from its `Sorted`, so no pass sees an order that does
 //! not belong to its graph.
 
+use std::cell::Cell;
+
 use super::{Dag, NodeId, PlanError};
 
 /// The transitive reduction's default memory budget for its reachability bitsets.
@@ -23,6 +25,17 @@ use super::{Dag, NodeId, PlanError};
 /// reduced in column blocks that each fit (more passes, same result), so no graph makes
 /// the planner allocate more than this for bitsets.
 pub const DEFAULT_REDUCTION_BUDGET_BYTES: usize = 256 << 20;
+
+/// The most reachability-row memory a thread keeps from one reduction to the next (graphs
+/// up to about 2 900 nodes). Freed after every plan, the rows made glibc hand the heap's
+/// top back to the system and fault it in again on the next plan, at sizes that follow
+/// glibc's trim heuristics rather than the graph (docs/results.md).
+const KEPT_ROWS_BYTES: usize = 1 << 20;
+
+thread_local! {
+    /// This thread's rows from its last reduction, when they fit [`KEPT_ROWS_BYTES`].
+    static KEPT_ROWS: Cell<Vec<u64>> = const { Cell::new(Vec::new()) };
+}
 
 /// A [`Dag`] compiled for planning: validated costs and successor lists in CSR form.
 #[derive(Debug, Clone)]
@@ -437,7 +450,14 @@ impl Ranked<'_> {
         }
         let total_words = n.div_ceil(64);
         let block_words = (budget_bytes / 8 / n).clamp(1, total_words);
-        let mut rows = vec![0u64; n * block_words];
+        // A kept block is cleared; a new one comes zeroed from the allocator.
+        let mut rows = KEPT_ROWS.take();
+        if rows.capacity() >= n * block_words {
+            rows.clear();
+            rows.resize(n * block_words, 0);
+        } else {
+            rows = vec![0u64; n * block_words];
+        }
         let mut kept = vec![false; self.parents.len()];
         let blocks = total_words.div_ceil(block_words);
 
@@ -485,6 +505,10 @@ impl Ranked<'_> {
                     }
                 }
             }
+        }
+
+        if rows.capacity() * 8 <= KEPT_ROWS_BYTES {
+            KEPT_ROWS.set(rows);
         }
 
         let mut reduced = Vec::new();
