@@ -286,7 +286,7 @@ fn a_project_that_is_not_ours_passes_a_comment_and_fails_three_percent_more_work
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
         text(&out).contains("lockstep pairs")
-            && text(&out).contains("the base's first build reused the head's dependencies"),
+            && text(&out).contains("the base's first build started from the head's"),
         "{}",
         text(&out)
     );

@@ -14,12 +14,14 @@
 //!   feeds, as it would after an edit.
 //!
 //! A side whose target directory is still empty (a fresh clone's first run) is seeded
-//! from the other side's build ([`Sources::seed`]): the registry dependencies are the
-//! same units on both sides, so the side compiles only its workspace crates, not the
-//! whole dependency tree a second time. Every file of its checkout is dated *now*,
-//! after the copy, so each workspace crate is rebuilt from this side's sources: cargo's
-//! unit hash ignores the checkout's path, and without that the copied units would
-//! pass for this side's.
+//! from another build ([`Sources::seed`]): the head's from the project's own target, the
+//! base's from the head's. Cargo's unit hash ignores the checkout's path, so a copied
+//! unit would pass for this side's whatever its sources: each file of the checkout is
+//! dated by what the copied build saw. A file with the blob the head's build recorded,
+//! or, for the project's build, the content of an unmodified file of the working tree,
+//! gets that build's view of it (2000-01-01, or the working tree file's own mtime), so
+//! cargo judges it as it would have judged it there; every other file is dated *now*,
+//! newer than any copied output, and cargo rebuilds what it feeds.
 //!
 //! A lock file (`<target>/bench-gate-ab/lock`) keeps two `ab` runs of one project from
 //! sharing the fixed paths; a worktree left at the fixed path by a killed run is removed
@@ -66,6 +68,20 @@ pub fn lock(dir: &Path) -> Result<Lock, GateError> {
         ))),
         Err(std::fs::TryLockError::Error(e)) => Err(GateError::io(&path, e)),
     }
+}
+
+/// The build a side's empty target directory is seeded from.
+#[derive(Debug, Clone, Copy)]
+pub enum Seed<'a> {
+    /// Another side's target directory, with the manifest of the blobs its build saw.
+    Side(&'a Path),
+    /// The project's own target directory, built from the working tree at `root`.
+    WorkingTree {
+        /// The target directory.
+        target: &'a Path,
+        /// The working tree's top level.
+        root: &'a Path,
+    },
 }
 
 /// The blobs of a checkout's tracked files, by path.
@@ -147,14 +163,20 @@ impl Sources {
         write_atomic(&manifest, text.as_bytes()).map_err(GateError::from)
     }
 
-    /// Seeds the side target `to`, when it holds no build yet, with the build in
-    /// `from` (the other side's target directory), and dates every file of this
-    /// checkout at `root` now, newer than any copied output, so cargo reuses the
-    /// dependencies and rebuilds every workspace crate from these sources. Returns the
-    /// bytes copied, or `None` when `to` already holds a build or `from` holds none.
-    pub fn seed(&self, root: &Path, from: &Path, to: &Path) -> Result<Option<u64>, GateError> {
-        let (from, to_profile) = (from.join(BENCH_PROFILE_DIR), to.join(BENCH_PROFILE_DIR));
-        if to_profile.exists() || !from.join(".fingerprint").is_dir() {
+    /// Seeds the side target `to`, when it holds no build yet, with the build `from`
+    /// names, and dates the files of this checkout at `root` as the module says: cargo
+    /// then reuses every unit whose sources are the ones it was built from and rebuilds
+    /// the rest. Returns the bytes copied, or `None` when `to` already holds a build or
+    /// `from` holds none.
+    pub fn seed(&self, root: &Path, from: Seed<'_>, to: &Path) -> Result<Option<u64>, GateError> {
+        let from_target = match from {
+            Seed::Side(target) | Seed::WorkingTree { target, .. } => target,
+        };
+        let (from_profile, to_profile) = (
+            from_target.join(BENCH_PROFILE_DIR),
+            to.join(BENCH_PROFILE_DIR),
+        );
+        if to_profile.exists() || !from_profile.join(".fingerprint").is_dir() {
             return Ok(None);
         }
         let partial = to.join(format!("{BENCH_PROFILE_DIR}.seeding"));
@@ -163,17 +185,60 @@ impl Sources {
         }
         let mut bytes = 0;
         for part in REUSABLE {
-            if from.join(part).is_dir() {
-                bytes += copy_tree(&from.join(part), &partial.join(part))?;
+            if from_profile.join(part).is_dir() {
+                bytes += copy_tree(&from_profile.join(part), &partial.join(part))?;
             }
         }
         // Whole or not at all: a seed cut short by Ctrl-C is never taken for a build.
         std::fs::rename(&partial, &to_profile).map_err(|e| GateError::io(&to_profile, e))?;
+        let seen = match from {
+            Seed::Side(target) => {
+                let old = SystemTime::UNIX_EPOCH + UNCHANGED_MTIME;
+                let last = Sources::load(target);
+                self.blobs
+                    .iter()
+                    .filter(|(path, blob)| last.blobs.get(*path) == Some(*blob))
+                    .map(|(path, _)| (path.clone(), old))
+                    .collect()
+            }
+            Seed::WorkingTree { root: tree, .. } => self.unmodified_in(tree)?,
+        };
         let now = SystemTime::now();
         for path in self.blobs.keys() {
-            date(&root.join(path), now)?;
+            date(&root.join(path), seen.get(path).copied().unwrap_or(now))?;
         }
         Ok(Some(bytes))
+    }
+
+    /// The files of this checkout whose content is that of the same file, unmodified,
+    /// in the working tree at `tree`, with that file's mtime. A file `git diff-files`
+    /// lists (modified, or only its stat changed) is left out.
+    fn unmodified_in(&self, tree: &Path) -> Result<BTreeMap<String, SystemTime>, GateError> {
+        let index = Sources::of(tree)?;
+        let out = std::process::Command::new("git")
+            .current_dir(tree)
+            .args(["diff-files", "--name-only", "-z"])
+            .output()
+            .map_err(|e| GateError::Ab(format!("cannot run git diff-files: {e}")))?;
+        if !out.status.success() {
+            return Err(GateError::Ab(format!(
+                "git diff-files failed in {}: {}",
+                tree.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let modified: std::collections::BTreeSet<&str> = stdout.split('\0').collect();
+        let mut seen = BTreeMap::new();
+        for (path, blob) in &self.blobs {
+            if index.blobs.get(path) != Some(blob) || modified.contains(path.as_str()) {
+                continue;
+            }
+            if let Ok(mtime) = std::fs::metadata(tree.join(path)).and_then(|m| m.modified()) {
+                seen.insert(path.clone(), mtime);
+            }
+        }
+        Ok(seen)
     }
 
     /// Forgets what the build into `target` saw (after a failed build).
@@ -255,8 +320,28 @@ mod tests {
         assert_eq!(now.restore(&root, &target).unwrap(), 0);
     }
 
+    /// A build in `target/release` of one unit, its files dated `built`.
+    fn fake_build(target: &Path, built: SystemTime) {
+        let unit = target.join("release/.fingerprint/dep-123");
+        std::fs::create_dir_all(&unit).unwrap();
+        std::fs::write(unit.join("lib-dep"), "hash").unwrap();
+        std::fs::create_dir_all(target.join("release/deps")).unwrap();
+        std::fs::write(target.join("release/deps/libdep-123.rlib"), "rlib").unwrap();
+        std::fs::create_dir_all(target.join("release/examples")).unwrap();
+        File::options()
+            .write(true)
+            .open(target.join("release/deps/libdep-123.rlib"))
+            .unwrap()
+            .set_modified(built)
+            .unwrap();
+    }
+
+    fn mtime(path: &Path) -> SystemTime {
+        std::fs::metadata(path).unwrap().modified().unwrap()
+    }
+
     #[test]
-    fn a_seed_copies_the_build_with_its_mtimes_and_dates_the_sources_after_it() {
+    fn a_seed_from_a_side_copies_its_build_and_dates_back_only_what_it_saw() {
         let dir = tempfile::tempdir().unwrap();
         let (root, from, to) = (
             dir.path().join("src"),
@@ -264,48 +349,107 @@ mod tests {
             dir.path().join("base-target"),
         );
         std::fs::create_dir_all(&root).unwrap();
-        std::fs::write(root.join("lib.rs"), "fn f() {}").unwrap();
-        let unit = from.join("release/.fingerprint/dep-123");
-        std::fs::create_dir_all(&unit).unwrap();
-        std::fs::write(unit.join("lib-dep"), "hash").unwrap();
-        std::fs::create_dir_all(from.join("release/deps")).unwrap();
-        std::fs::write(from.join("release/deps/libdep-123.rlib"), "rlib").unwrap();
-        std::fs::create_dir_all(from.join("release/examples")).unwrap();
+        for name in ["same.rs", "changed.rs", "new.rs"] {
+            std::fs::write(root.join(name), name).unwrap();
+        }
         let built = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        File::options()
-            .write(true)
-            .open(from.join("release/deps/libdep-123.rlib"))
-            .unwrap()
-            .set_modified(built)
+        fake_build(&from, built);
+        Sources::parse_ls_files("100644 aaa 0\tsame.rs\x00100644 bbb 0\tchanged.rs\0")
+            .record(&from)
             .unwrap();
-        let sources = Sources::parse_ls_files("100644 aaa 0\tlib.rs\0");
+        let sources = Sources::parse_ls_files(
+            "100644 aaa 0\tsame.rs\x00100644 ccc 0\tchanged.rs\x00100644 ddd 0\tnew.rs\0",
+        );
         // Nothing to seed from: no build there.
-        assert_eq!(sources.seed(&root, &to.join("x"), &to).unwrap(), None);
-        assert_eq!(sources.seed(&root, &from, &to).unwrap(), Some(8));
+        let nothing = to.join("x");
+        assert_eq!(
+            sources.seed(&root, Seed::Side(&nothing), &to).unwrap(),
+            None
+        );
+        assert_eq!(
+            sources.seed(&root, Seed::Side(&from), &to).unwrap(),
+            Some(8)
+        );
         let copied = to.join("release/deps/libdep-123.rlib");
         assert_eq!(std::fs::read_to_string(&copied).unwrap(), "rlib");
-        assert_eq!(
-            std::fs::metadata(&copied).unwrap().modified().unwrap(),
-            built
-        );
+        assert_eq!(mtime(&copied), built);
         assert!(to.join("release/.fingerprint/dep-123/lib-dep").is_file());
         assert!(
             !to.join("release/examples").exists(),
             "only what a build reuses"
         );
         assert!(!to.join("release.seeding").exists());
-        let source = std::fs::metadata(root.join("lib.rs"))
-            .unwrap()
-            .modified()
-            .unwrap();
-        assert!(
-            source > built,
-            "the sources must be newer than every copied output"
+        // The file the head's build saw is older than its outputs; the others newer.
+        assert_eq!(
+            mtime(&root.join("same.rs")),
+            SystemTime::UNIX_EPOCH + UNCHANGED_MTIME
         );
+        assert!(mtime(&root.join("changed.rs")) > built);
+        assert!(mtime(&root.join("new.rs")) > built);
         // A target that already holds a build is never overwritten.
         std::fs::write(to.join("release/deps/libdep-123.rlib"), "own").unwrap();
-        assert_eq!(sources.seed(&root, &from, &to).unwrap(), None);
+        assert_eq!(sources.seed(&root, Seed::Side(&from), &to).unwrap(), None);
         assert_eq!(std::fs::read_to_string(&copied).unwrap(), "own");
+    }
+
+    #[test]
+    fn a_seed_from_the_project_gives_unmodified_files_the_working_tree_s_mtimes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tree, root, target) = (
+            dir.path().join("tree"),
+            dir.path().join("checkout"),
+            dir.path().join("side"),
+        );
+        let git = |args: &[&str]| {
+            let out = std::process::Command::new("git")
+                .current_dir(&tree)
+                .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+        };
+        std::fs::create_dir_all(&tree).unwrap();
+        git(&["init", "--quiet"]);
+        for name in ["same.rs", "edited.rs", "other.rs"] {
+            std::fs::write(tree.join(name), name).unwrap();
+        }
+        // The working tree's file as it was when the project's build saw it.
+        let old = SystemTime::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+        File::options()
+            .write(true)
+            .open(tree.join("same.rs"))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        git(&["add", "."]);
+        git(&["commit", "--quiet", "-m", "c"]);
+        std::fs::write(tree.join("edited.rs"), "an edit after the build").unwrap();
+        // The checkout: the same commit, but other.rs as another revision holds it.
+        std::fs::create_dir_all(&root).unwrap();
+        for name in ["same.rs", "edited.rs"] {
+            std::fs::write(root.join(name), name).unwrap();
+        }
+        std::fs::write(root.join("other.rs"), "another revision").unwrap();
+        let built = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        fake_build(&tree.join("target"), built);
+        let blobs = Sources::of(&tree).unwrap().blobs;
+        let mut sources = Sources::default();
+        for name in ["same.rs", "edited.rs"] {
+            sources.blobs.insert(name.into(), blobs[name].clone());
+        }
+        sources.blobs.insert("other.rs".into(), "0123".into());
+        let from = Seed::WorkingTree {
+            target: &tree.join("target"),
+            root: &tree,
+        };
+        assert_eq!(sources.seed(&root, from, &target).unwrap(), Some(8));
+        assert_eq!(mtime(&root.join("same.rs")), old);
+        assert!(
+            mtime(&root.join("edited.rs")) > built,
+            "modified in the tree"
+        );
+        assert!(mtime(&root.join("other.rs")) > built, "another blob");
     }
 
     #[test]

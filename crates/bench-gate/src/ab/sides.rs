@@ -203,23 +203,24 @@ fn build_sides(
             }
             continue;
         };
-        // An empty side target is seeded: the head's from the project's usual target,
-        // the base's from the head's.
-        let from = match (i, sides[0].1) {
-            (1, Some(_)) => side_target(req, "head"),
-            _ => req.target.to_owned(),
-        };
-        if let Some(bytes) = c.sources.seed(&c.root, &from, &side_target(req, side))? {
-            notes.push(format!(
-                "the {side}'s first build reused the {}'s dependencies ({:.1} GB copied from {}); \
-                 its own crates were built from its sources",
-                if from == req.target {
-                    "project"
-                } else {
-                    "head"
+        // An empty side target is seeded: the head's from the project's usual target, the
+        // base's from the head's.
+        let head_target = side_target(req, "head");
+        let (from, whose) = match (i, sides[0].1) {
+            (1, Some(_)) => (reuse::Seed::Side(&head_target), "head"),
+            _ => (
+                reuse::Seed::WorkingTree {
+                    target: req.target,
+                    root: &req.repo.root,
                 },
+                "project",
+            ),
+        };
+        if let Some(bytes) = c.sources.seed(&c.root, from, &side_target(req, side))? {
+            notes.push(format!(
+                "the {side}'s first build started from the {whose}'s ({:.1} GB copied); \
+                 what its sources change was rebuilt",
                 bytes as f64 / 1e9,
-                from.display()
             ));
         }
         events(AbEvent::Status(&format!(
