@@ -119,6 +119,19 @@ else
 fi
 echo "judge: $judge"
 
+# The head's instruction counts come first: that build of the working tree, in the
+# project's target, is what ab's head side starts from (a crate whose sources it has
+# not changed is not rebuilt there).
+echo
+echo "=== gate: instruction counts (gungraun) of the working tree"
+in_status=0
+count() {
+  local home=$1; shift
+  GUNGRAUN_HOME="$home" GUNGRAUN_SAVE_SUMMARY=json "$@" cargo bench --locked --bench instructions \
+    > "$home.log" 2>&1 || { tail -n 40 "$home.log" >&2; echo "gate: the instruction benches failed ($home.log)" >&2; return 2; }
+}
+count "$scratch/gungraun-head" || in_status=$?
+
 ab_status=0
 if (( wall )); then
   echo
@@ -128,25 +141,18 @@ if (( wall )); then
 fi
 
 echo
-echo "=== gate: instruction counts (gungraun) of $base and the working tree"
-# The base's build reuses the target directory `ab` built it in.
-in_status=0
-count() {
-  local home=$1; shift
-  GUNGRAUN_HOME="$home" GUNGRAUN_SAVE_SUMMARY=json "$@" cargo bench --locked --bench instructions \
-    > "$home.log" 2>&1 || { tail -n 40 "$home.log" >&2; echo "gate: the instruction benches failed ($home.log)" >&2; return 2; }
-}
-count "$scratch/gungraun-head" || in_status=$?
+echo "=== gate: instruction counts (gungraun) of $base"
 if (( in_status == 0 )) && (( unchanged )); then
   echo "- Instruction counts: the working tree is $base, counted once." >> "$notes"
   cp -r "$scratch/gungraun-head" "$scratch/gungraun-base"
 elif (( in_status == 0 )); then
   base_tree base-src
-  base_target="$target/bench-gate-ab/base"
+  # The base's own target directory, kept between runs (ab's sides keep theirs).
+  base_target="$target/gate-base"
   if [[ ! -d "$base_target" && -d "$target/release" ]]; then
-    # A first base build (--only-instructions, before ab made one) starts from the head's
-    # compiled dependencies, as ab seeds a side: the base's sources are then dated now,
-    # newer than every copied unit, so cargo builds the base's own crates from them.
+    # A first base build starts from the head's compiled dependencies, as ab seeds a
+    # side: the base's sources are then dated now, newer than every copied unit, so
+    # cargo builds the base's own crates from them.
     mkdir -p "$base_target/release"
     for part in .fingerprint build deps; do
       if [[ -d "$target/release/$part" ]]; then cp -a "$target/release/$part" "$base_target/release/"; fi
