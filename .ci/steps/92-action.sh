@@ -11,6 +11,8 @@ source .ci/lib.sh
 # artifact whose PR has another head; 3 % more work is red naming the benchmarks; the
 # same PR with `accept … up to 5%` lines by an author the policy names is green,
 # `accepted`; and the suite in 2 shards merged gives the unsharded run's verdicts.
+# The runs build in this checkout's target directory, as the PR step's do: the action's
+# `cargo install` there finds the comparator's dependencies compiled by that step's judge.
 here=$PWD
 act="$CI_TMP/action"
 proj="$act/proj"
@@ -144,7 +146,7 @@ EOF
 }
 run() {
   local workflow=$1; shift
-  PATH="$here/.ci/bin:$PATH" GH_CALLS="$act/gh" CARGO_TARGET_DIR="$act/target" bounded 1800 \
+  PATH="$here/.ci/bin:$PATH" GH_CALLS="$act/gh" CARGO_TARGET_DIR="$here/target" bounded 1800 \
     python3 "$here/scripts/run-workflow.py" "$proj/.github/workflows/$workflow" --repo "$proj" \
     --action "orchbench/orchbench=$here" --cache "$act/cache" "$@"
 }
