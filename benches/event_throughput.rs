@@ -25,7 +25,7 @@
 //!
 //! - `event_throughput/coordination/{memory,redis}`: one agent publishes a task event,
 //!   another receives, acknowledges and answers it, the first sees the answer
-//!   (`perf_test::coordinate::Pair`, which `perf-test coordinate` times for p50/p99);
+//!   (`orchbench::scenarios::Pair`, which `perf-test coordinate` times for p50/p99);
 //!   one round trip per iteration, the pair kept across samples.
 //!
 //! N is 100 000 events, or 10 000 in quick mode: a Redis sample is one whole run, ten
@@ -45,8 +45,8 @@ use criterion::{
 use orchbench::events::{
     Event, EventBus, EventKind, MemoryBus, MemoryConfig, RedisConfig, RedisStreamsBus, Subscription,
 };
+use orchbench::scenarios::{self as coordinate, Pair};
 use orchbench_redis_server::RedisServer;
-use perf_test::coordinate::{self, Pair};
 
 fn ev(i: u64) -> Event {
     Event::new(

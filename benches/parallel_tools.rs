@@ -13,8 +13,8 @@ use std::time::Duration;
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
+use orchbench::scenarios::{DEFAULT_TOOL_TIME, tool_calls};
 use orchbench::scheduler::{Pool, PoolConfig, Shutdown};
-use perf_test::tools::{DEFAULT_TOOL_TIME, run_calls};
 
 fn parallel_tools(c: &mut Criterion) {
     let runtime = orchbench::scheduler::runtime().expect("a tokio runtime");
@@ -32,7 +32,7 @@ fn parallel_tools(c: &mut Criterion) {
                 for _ in 0..iters {
                     let batch = pool.clone();
                     total += orchbench_benches::on_runtime(&runtime, async move {
-                        run_calls(&batch, tools, DEFAULT_TOOL_TIME)
+                        tool_calls(&batch, tools, DEFAULT_TOOL_TIME)
                             .await
                             .expect("the pool accepts every call")
                     });

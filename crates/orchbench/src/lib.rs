@@ -13,7 +13,7 @@
 //!   sampler.
 //!
 //! [`workload`] holds the deterministic generators shared by the benches, the tests and
-//! the tools. What measures the engine lives in other crates of the workspace: the
+//! the tools; [`scenarios`] the scenarios both the benches and the load tester run. What measures the engine lives in other crates of the workspace: the
 //! load tester (`perf-test`), the comparator (`bench-gate`) and the benches; nothing
 //! here depends on them. See the workspace's `ARCHITECTURE.md` for the map.
 
@@ -24,6 +24,7 @@ pub mod monitor;
 pub mod planner;
 pub mod queueing;
 pub mod ratelimit;
+pub mod scenarios;
 pub mod scheduler;
 pub mod timing;
 pub mod workload;

@@ -8,142 +8,25 @@
 //! is timed on A's side, one at a time (the next task is published once the last reply
 //! is seen), over the in-process bus and over Redis Streams.
 //!
-//! [`Pair`] is the two agents, kept across round trips; the Criterion bench
-//! `event_throughput/coordination/{memory,redis}` times its round trips too.
+//! The two agents are the engine's [`Pair`] (`orchbench::scenarios`), kept across round
+//! trips; the Criterion bench `event_throughput/coordination/{memory,redis}` times its
+//! round trips too.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bench_gate::Direction;
 use bench_gate::perf::PerfReport;
-use orchbench::events::{
-    BusError, Event, EventBus, EventKind, MemoryBus, MemoryConfig, RedisConfig, RedisStreamsBus,
-    Subscription,
-};
+use orchbench::events::{BusError, EventBus};
+use orchbench::scenarios::{Pair, memory_pair_buses, redis_pair_buses};
 use orchbench_redis_server::RedisServer;
 use serde::Serialize;
-use tokio::task::JoinHandle;
 
 use crate::{Console, PerfError, metric, percentile, positive, write_json_noted};
 
 /// The reference: the published bound on one coordination, seconds.
 pub const REFERENCE_BOUND_S: f64 = 0.100;
-
-/// Two agents coordinating over a pair of buses of one backend.
-pub struct Pair<B: EventBus> {
-    tasks: B,
-    acks: B,
-    replies: B::Subscription,
-    responder: JoinHandle<Result<u64, BusError>>,
-    next: u64,
-    got: Vec<Event>,
-}
-
-/// Agent B: every task event it receives is acknowledged and answered; returns how many
-/// once the bus ends.
-async fn respond<B: EventBus>(mut sub: B::Subscription, acks: B) -> Result<u64, BusError> {
-    let mut batch = Vec::with_capacity(64);
-    let mut answered = 0u64;
-    loop {
-        batch.clear();
-        if sub.recv_batch(&mut batch, 64).await? == 0 {
-            return Ok(answered);
-        }
-        answered += batch.len() as u64;
-        // The replies are made as they are published: no allocation per round trip.
-        let replies = batch
-            .iter()
-            .map(|e| Event::new(EventKind::TaskFinished, e.workflow, e.task, e.at_ns));
-        let (acked, replied) = tokio::join!(sub.ack(), acks.publish_batch(replies));
-        acked?;
-        replied?;
-    }
-}
-
-impl<B> Pair<B>
-where
-    B: EventBus + Clone + 'static,
-    B::Subscription: 'static,
-{
-    /// Subscribes both agents (A to `acks`, B to `tasks`) and starts B.
-    pub async fn start(tasks: B, acks: B) -> Result<Pair<B>, BusError> {
-        let replies = acks.subscribe("agent-a").await?;
-        let requests = tasks.subscribe("agent-b").await?;
-        let responder = tokio::spawn(respond(requests, acks.clone()));
-        Ok(Pair {
-            tasks,
-            acks,
-            replies,
-            responder,
-            next: 0,
-            got: Vec::with_capacity(4),
-        })
-    }
-
-    /// One coordination: publish a task, wait for its reply; returns the round trip.
-    pub async fn round_trip(&mut self) -> Result<Duration, BusError> {
-        let task = self.next;
-        self.next += 1;
-        let t0 = Instant::now();
-        self.tasks
-            .publish(Event::new(EventKind::TaskQueued, 1, task, 0))
-            .await?;
-        loop {
-            self.got.clear();
-            if self.replies.recv_batch(&mut self.got, 4).await? == 0 {
-                return Err(BusError::Closed);
-            }
-            if self.got.iter().any(|e| e.task == task) {
-                return Ok(t0.elapsed());
-            }
-        }
-    }
-
-    /// `n` round trips, one after another: their times.
-    pub async fn round_trips(&mut self, n: usize) -> Result<Vec<Duration>, BusError> {
-        let mut times = Vec::with_capacity(n);
-        for _ in 0..n {
-            times.push(self.round_trip().await?);
-        }
-        Ok(times)
-    }
-
-    /// Acknowledges the last reply, shuts both buses down and waits for B; returns how
-    /// many tasks B answered.
-    pub async fn finish(mut self) -> Result<u64, BusError> {
-        self.replies.ack().await?;
-        self.tasks.shutdown().await?;
-        let answered = self.responder.await.map_err(|_| BusError::Closed)??;
-        self.acks.shutdown().await?;
-        Ok(answered)
-    }
-}
-
-/// Two fresh in-process buses.
-pub fn memory_pair_buses() -> Result<(MemoryBus, MemoryBus), BusError> {
-    Ok((
-        MemoryBus::new(MemoryConfig::default())?,
-        MemoryBus::new(MemoryConfig::default())?,
-    ))
-}
-
-/// Two buses on the Redis server at `url`, on streams named after `prefix`. Replies
-/// and tasks are read as soon as they arrive (each `XREADGROUP` blocks until one does).
-pub async fn redis_pair_buses(
-    url: &str,
-    prefix: &str,
-) -> Result<(RedisStreamsBus, RedisStreamsBus), BusError> {
-    let config = |name: &str| {
-        let mut c = RedisConfig::from_url(url)?;
-        c.stream = format!("{prefix}:{name}");
-        Ok::<_, BusError>(c)
-    };
-    Ok((
-        RedisStreamsBus::connect(config("tasks")?).await?,
-        RedisStreamsBus::connect(config("acks")?).await?,
-    ))
-}
 
 /// `perf-test coordinate`: which buses and how many round trips.
 #[derive(Debug, Clone, PartialEq, clap::Args)]
@@ -340,19 +223,6 @@ pub fn metrics(rows: &[CoordinationRow]) -> PerfReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_memory_round_trip_is_answered_for_its_own_task() {
-        let runtime = orchbench::scheduler::runtime().unwrap();
-        runtime.block_on(async {
-            let (tasks, acks) = memory_pair_buses().unwrap();
-            let mut pair = Pair::start(tasks, acks).await.unwrap();
-            let times = pair.round_trips(100).await.unwrap();
-            assert_eq!(times.len(), 100);
-            assert!(times.iter().all(|t| !t.is_zero()));
-            assert_eq!(pair.finish().await.unwrap(), 100);
-        });
-    }
 
     #[test]
     fn rows_take_nearest_rank_percentiles() {

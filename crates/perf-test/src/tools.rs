@@ -11,18 +11,16 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bench_gate::Direction;
 use bench_gate::perf::PerfReport;
 use orchbench::monitor::{MonitorConfig, MonitorError, ResourceMonitor};
-use orchbench::scheduler::{Pool, PoolConfig, PoolError, Shutdown, SubmitError, Task};
+use orchbench::scenarios::tool_calls;
+use orchbench::scheduler::{Pool, PoolConfig, PoolError, Shutdown, SubmitError};
 use serde::Serialize;
 
 use crate::{Console, PerfError, metric, with_wakeups, write_json_noted};
-
-/// The simulated tool call's duration used by the bench and `perf-test tools`.
-pub const DEFAULT_TOOL_TIME: Duration = Duration::from_millis(20);
 
 /// Why a measurement could not run.
 #[derive(Debug, thiserror::Error)]
@@ -62,20 +60,6 @@ pub struct ToolsRow {
     pub memory_per_tool_bytes: f64,
 }
 
-/// Issues `tools` calls of `tool_time` to `pool` as one batch (the calls of one step)
-/// and returns the wall time from the submission to the last completion.
-pub async fn run_calls(
-    pool: &Pool,
-    tools: usize,
-    tool_time: Duration,
-) -> Result<Duration, ToolsError> {
-    let t0 = Instant::now();
-    pool.submit_batch((0..tools).map(|_| Task::sleep(tool_time)))
-        .await?;
-    pool.wait_idle().await;
-    Ok(t0.elapsed())
-}
-
 /// Measures one row: `parallel` calls at once (and one after another unless
 /// `sequential` is false, which the memory probe uses to avoid a 200 s run).
 pub async fn measure(
@@ -95,7 +79,7 @@ pub async fn measure(
     }
     let sequential_s = if sequential {
         let pool = Pool::new(PoolConfig::with_workers(1))?;
-        let elapsed = run_calls(&pool, parallel, tool_time).await?;
+        let elapsed = tool_calls(&pool, parallel, tool_time).await?;
         pool.shutdown(Shutdown::Drain).await;
         Some(elapsed.as_secs_f64())
     } else {
@@ -115,7 +99,7 @@ pub async fn measure(
         ..PoolConfig::with_workers(parallel)
     };
     let pool = Pool::new(config)?;
-    let parallel_s = run_calls(&pool, parallel, tool_time).await?.as_secs_f64();
+    let parallel_s = tool_calls(&pool, parallel, tool_time).await?.as_secs_f64();
     let report = monitor.stop();
     pool.shutdown(Shutdown::Drain).await;
     let peak = report.rss_peak.max(before);
