@@ -65,7 +65,9 @@ trap 'rm -rf "$work"' EXIT
 # Cargo's target directory: CARGO_TARGET_DIR when set, as cargo and Criterion use it.
 target="${CARGO_TARGET_DIR:-target}"
 gate="$target/release/bench-gate"
-cargo build --locked --release --bin bench-gate
+# The comparator's own features (-p), as gate.sh and the workflows build it: one build
+# serves them all.
+cargo build --locked --release -p bench-gate
 
 if (( per_machine )); then
   profile="$profile-$("$gate" baseline machine)"
