@@ -18,13 +18,19 @@ pub struct Repo {
 
 /// `git ARGS` in `dir`: its trimmed stdout, or its stderr as the error.
 fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
+    git_raw(dir, args).map(|out| out.trim().to_owned())
+}
+
+/// `git ARGS` in `dir`: its stdout as it is (`-z` lists keep every byte of a path), or
+/// its stderr as the error.
+pub(super) fn git_raw(dir: &Path, args: &[&str]) -> Result<String, String> {
     let out = Command::new("git")
         .current_dir(dir)
         .args(args)
         .output()
         .map_err(|e| format!("cannot run git: {e}"))?;
     if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
         Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
     }

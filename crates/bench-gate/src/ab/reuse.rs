@@ -32,6 +32,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use super::git::git_raw;
 use crate::GateError;
 use crate::fsutil::write_atomic;
 
@@ -93,21 +94,10 @@ pub struct Sources {
 impl Sources {
     /// The tracked files of the checkout at `root` (`git ls-files -s`).
     pub fn of(root: &Path) -> Result<Sources, GateError> {
-        let out = std::process::Command::new("git")
-            .current_dir(root)
-            .args(["ls-files", "-s", "-z"])
-            .output()
-            .map_err(|e| GateError::Ab(format!("cannot run git ls-files: {e}")))?;
-        if !out.status.success() {
-            return Err(GateError::Ab(format!(
-                "git ls-files failed in {}: {}",
-                root.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
-        Ok(Sources::parse_ls_files(&String::from_utf8_lossy(
-            &out.stdout,
-        )))
+        let out = git_raw(root, &["ls-files", "-s", "-z"]).map_err(|e| {
+            GateError::Ab(format!("git ls-files failed in {}: {e}", root.display()))
+        })?;
+        Ok(Sources::parse_ls_files(&out))
     }
 
     /// `git ls-files -s -z` output: `MODE BLOB STAGE\tPATH\0`.
@@ -215,20 +205,10 @@ impl Sources {
     /// lists (modified, or only its stat changed) is left out.
     fn unmodified_in(&self, tree: &Path) -> Result<BTreeMap<String, SystemTime>, GateError> {
         let index = Sources::of(tree)?;
-        let out = std::process::Command::new("git")
-            .current_dir(tree)
-            .args(["diff-files", "--name-only", "-z"])
-            .output()
-            .map_err(|e| GateError::Ab(format!("cannot run git diff-files: {e}")))?;
-        if !out.status.success() {
-            return Err(GateError::Ab(format!(
-                "git diff-files failed in {}: {}",
-                tree.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let modified: std::collections::BTreeSet<&str> = stdout.split('\0').collect();
+        let listed = git_raw(tree, &["diff-files", "--name-only", "-z"]).map_err(|e| {
+            GateError::Ab(format!("git diff-files failed in {}: {e}", tree.display()))
+        })?;
+        let modified: std::collections::BTreeSet<&str> = listed.split('\0').collect();
         let mut seen = BTreeMap::new();
         for (path, blob) in &self.blobs {
             if index.blobs.get(path) != Some(blob) || modified.contains(path.as_str()) {
