@@ -147,17 +147,25 @@ if (( in_status == 0 )) && (( unchanged )); then
   cp -r "$scratch/gungraun-head" "$scratch/gungraun-base"
 elif (( in_status == 0 )); then
   base_tree base-src
-  # The base's own target directory, kept between runs (ab's sides keep theirs).
+  # The base is counted in its own target directory, seeded afresh from the working
+  # tree's build that was just counted: a file the base shares with the working tree
+  # takes the working tree's time, so cargo judges it as it did there and keeps its
+  # compiled unit; every other file is dated now, and the crates it belongs to are
+  # built from it. A kept directory would hold an earlier base's units, which such
+  # dating could mistake for this base's.
   base_target="$target/gate-base"
-  if [[ ! -d "$base_target" && -d "$target/release" ]]; then
-    # A first base build starts from the head's compiled dependencies, as ab seeds a
-    # side: the base's sources are then dated now, newer than every copied unit, so
-    # cargo builds the base's own crates from them.
+  rm -rf "$base_target"
+  if [[ -d "$target/release" ]]; then
     mkdir -p "$base_target/release"
     for part in .fingerprint build deps; do
       if [[ -d "$target/release/$part" ]]; then cp -a "$target/release/$part" "$base_target/release/"; fi
     done
     git -C "$scratch/base-src" ls-files -z | (cd "$scratch/base-src" && xargs -0 touch --no-create)
+    git -C "$scratch/base-src" ls-files -z | sort -z \
+      | comm -z -23 - <(git diff --no-renames --name-only -z "$base_sha" | sort -z) \
+      | while IFS= read -r -d '' file; do
+          if [[ -f "$file" ]]; then touch -r "$file" "$scratch/base-src/$file"; fi
+        done
   fi
   (cd "$scratch/base-src" && count "$scratch/gungraun-base" env CARGO_TARGET_DIR="$base_target") \
     || in_status=$?
