@@ -2,9 +2,9 @@
 # perf-test's load tests, tools, rate limits, speculation, coordination and overload, gated on thresholds.toml's targets less what the machine itself added
 set -euo pipefail
 source .ci/lib.sh
-# Each report carries wakeup_max: how late a 1 ms sleep woke beside the run, the
-# machine's own scheduling delay (a stall of the VM delays that thread and the run's
-# tasks alike). The gate takes it off each report's times before judging them, so a
+# Each report carries wakeup_max: how late a 1 ms sleep woke beside the run on any CPU,
+# the machine's own scheduling delay (a stall of a VM's CPU delays the sampler pinned
+# there at real-time priority and the run's tasks there alike). The gate takes it off each report's times before judging them, so a
 # stall of a busy host is not read as a regression and no attempt is repeated; a
 # change that adds its own delay to the tail is still over the bound. Efficiency, RSS
 # and the overload's counts are judged as measured.
