@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bench_gate::Direction;
+use bench_gate::ab::process::allowed_cpus;
 use bench_gate::perf::PerfMetric;
 
 /// The sleep the sampler asks for each time.
@@ -44,20 +45,6 @@ pub fn start() -> std::io::Result<()> {
         });
     });
     started
-}
-
-/// The CPUs this process may run on (`sched_getaffinity`); CPU 0 if it cannot say.
-fn allowed_cpus() -> Vec<usize> {
-    // SAFETY: `set` is a plain bit set the call fills in; nothing else is touched.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return vec![0];
-        }
-        (0..libc::CPU_SETSIZE as usize)
-            .filter(|&cpu| libc::CPU_ISSET(cpu, &set))
-            .collect()
-    }
 }
 
 /// Pins the calling thread to `cpu`; where that is refused it samples unpinned.
