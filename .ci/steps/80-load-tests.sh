@@ -4,10 +4,11 @@ set -euo pipefail
 source .ci/lib.sh
 # Each report carries wakeup_max: how late a 1 ms sleep woke beside the run on any CPU,
 # the machine's own scheduling delay (a stall of a VM's CPU delays the sampler pinned
-# there at real-time priority and the run's tasks there alike). The gate takes it off each report's times before judging them, so a
-# stall of a busy host is not read as a regression and no attempt is repeated; a
-# change that adds its own delay to the tail is still over the bound. Efficiency, RSS
-# and the overload's counts are judged as measured.
+# there at real-time priority and the run's tasks there alike). The gate takes it off
+# each report's times before judging them, so a stall of a busy host is not read as a
+# regression and no attempt is repeated; a change that adds its own delay to the tail
+# is still over the bound. Efficiency, RSS and the overload's counts are judged as
+# measured.
 rm -rf target/perf
 perf=("$release/perf-test")
 bounded 300 "${perf[@]}" --config standard

@@ -80,8 +80,8 @@ fn sample() {
     }
 }
 
-/// The latest any sampler's 1 ms sleep woke since [`start`], in seconds, and how many woke
-/// (`None` before the first wake-up).
+/// The latest any sampler's 1 ms sleep woke since [`start`], in seconds, and how many
+/// woke (`None` before the first wake-up).
 pub fn worst() -> Option<(f64, u64)> {
     let wakes = WAKES.load(Ordering::Relaxed);
     (wakes > 0).then(|| (WORST_NS.load(Ordering::Relaxed) as f64 / 1e9, wakes))
