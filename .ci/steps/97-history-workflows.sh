@@ -6,7 +6,8 @@ source .ci/lib.sh
 # local bare clone, so the history branch is really fetched and pushed. The branch is
 # seeded with 16 runs on this machine's profile id (a +43 % step of
 # graph_planning/plan/100 at run 10, 1 % noise) and the workflow appends a real run of a
-# small filter. GitHub's CLI cannot reach GitHub here: .ci/bin/gh records each call and
+# small filter, its two bench targets alone built (as in the PR step, whose builds it
+# reuses). GitHub's CLI cannot reach GitHub here: .ci/bin/gh records each call and
 # the body it was given, and the issue it was asked to open is checked.
 hist="$CI_TMP/history"
 repo="$CI_TMP/repo"
@@ -28,7 +29,8 @@ workflow() {
     python3 scripts/run-workflow.py "$@"
 }
 workflow .github/workflows/bench-history.yml --job history --repo "$repo" \
-  --event-name push --artifacts "$hist/artifacts" --env "BENCH_FILTER=$filter"
+  --event-name push --artifacts "$hist/artifacts" --env "BENCH_FILTER=$filter" \
+  --env "BENCH_CARGO_ARGS=--bench graph_planning --bench rate_limiters"
 for f in history.html change-points.json change-points.md; do
   [[ -s "$hist/artifacts/bench-history-report/$f" ]] || fail "the history report has no $f"
 done

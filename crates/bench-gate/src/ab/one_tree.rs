@@ -34,6 +34,10 @@ pub struct CountOptions {
     /// counting, seconds.
     #[arg(long, default_value_t = 600.0)]
     pub run_timeout: f64,
+    /// One more argument for the tree's `cargo bench --no-run` (repeatable):
+    /// `--cargo-arg=--bench=NAME` builds that bench target alone.
+    #[arg(long = "cargo-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub cargo_args: Vec<String>,
     /// A Criterion filter (a regex on benchmark ids), as after `cargo bench --`.
     #[arg(last = true)]
     pub filter: Option<String>,
@@ -97,7 +101,7 @@ pub fn count_tree(
     };
     process::catch_interrupts()?;
     let place = Place::prepare(dir)?;
-    let (built, commit) = build_tree(&place, dir, events)?;
+    let (built, commit) = build_tree(&place, dir, &options.cargo_args, events)?;
     let suite = suite::classify([&built.base, &built.head], &filter, &place.logs)?;
     if suite.lockstep.is_empty() {
         return Err(GateError::NoResults(format!(
@@ -133,6 +137,7 @@ pub fn count_tree(
 fn build_tree(
     place: &Place,
     dir: &Path,
+    cargo_args: &[String],
     events: &mut dyn FnMut(AbEvent<'_>),
 ) -> Result<(sides::Built, (String, bool)), GateError> {
     let head = place.repo.resolve("HEAD")?;
@@ -141,7 +146,10 @@ fn build_tree(
         true => place.repo.snapshot(&place.ab_dir, &place.target)?,
         false => head.clone(),
     };
-    let built = sides::build(&place.request(dir, &tree, None, true, (true, &[])), events)?;
+    let built = sides::build(
+        &place.request(dir, &tree, None, true, (true, cargo_args)),
+        events,
+    )?;
     if built.harness.is_none() {
         return Err(GateError::Ab(format!(
             "cannot count: the benches could not be built with the lockstep harness: {}",
