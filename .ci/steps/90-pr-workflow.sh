@@ -9,7 +9,8 @@ source .ci/lib.sh
 # artifact is one report, the instruction counts' part inside. The event names a fork;
 # the job comments on nothing either way (bench-gate-comment.yml does:
 # .ci/steps/92-action.sh). The clone shares this checkout's target directory, and the
-# history step below runs in it too (the PR, merged), so its builds are reused there.
+# history step next (91) runs in it too (the PR, merged), so its builds are reused there
+# before the action's scratch project (92) builds other sides in the same directory.
 pr="$CI_TMP/pr"
 repo="$CI_TMP/repo"
 mkdir -p "$pr"
