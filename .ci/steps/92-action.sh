@@ -9,7 +9,7 @@ source .ci/lib.sh
 # with a report and its job posts nothing; the companion workflow posts the report
 # (through .ci/bin/gh, which records calls), edits it the next time, and refuses an
 # artifact whose PR has another head; 3 % more work is red naming the benchmarks; the
-# same PR with `accept … up to 5%` lines by an author the policy names is green,
+# same PR with `accept … up to 10%` lines by an author the policy names is green,
 # `accepted`; and the suite in 2 shards merged gives the unsharded run's verdicts.
 # The runs build in this checkout's target directory, as the PR step's do: the action's
 # `cargo install` there finds the comparator's dependencies compiled by that step's judge.
@@ -195,7 +195,7 @@ echo "unsharded: $whole"
 [[ $whole == *"instructions/work/spin=critical"* ]] || fail "work/spin's counts are not critical: $whole"
 
 echo "--- the same with accept lines by a maintainer: green, accepted"
-event accepted "$slower" maintainer "$(printf 'Does more work, on purpose.\n\nbench-gate: accept work/spin up to 5%%\nbench-gate: accept work/spin_half up to 5%%\n')"
+event accepted "$slower" maintainer "$(printf 'Does more work, on purpose.\n\nbench-gate: accept work/spin up to 10%%\nbench-gate: accept work/spin_half up to 10%%\n')"
 run bench.yml --job gate --event "$act/accepted.json" --artifacts "$act/art-accepted" \
   || fail "accepted regressions failed the action's gate"
 accepted=$(verdict "$act/art-accepted/bench-gate-report/ab.json")
