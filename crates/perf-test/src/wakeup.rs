@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bench_gate::Direction;
-use bench_gate::ab::process::allowed_cpus;
+use bench_gate::ab::process::{allowed_cpus, pin_thread};
 use bench_gate::perf::PerfMetric;
 
 /// The sleep the sampler asks for each time.
@@ -37,7 +37,7 @@ pub fn start() -> std::io::Result<()> {
             std::thread::Builder::new()
                 .name(format!("wakeup-cpu{cpu}"))
                 .spawn(move || {
-                    pin(cpu);
+                    pin_thread(&[cpu]);
                     first_in_line();
                     sample();
                 })
@@ -45,17 +45,6 @@ pub fn start() -> std::io::Result<()> {
         });
     });
     started
-}
-
-/// Pins the calling thread to `cpu`; where that is refused it samples unpinned.
-fn pin(cpu: usize) {
-    // SAFETY: `set` is a plain bit set built here; the call reads it and touches only
-    // the calling thread's affinity.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
 }
 
 /// Makes the calling thread real-time (`SCHED_FIFO`, the lowest priority), so that

@@ -297,13 +297,19 @@ fn group_in_stat(stat: &str) -> Option<u32> {
 /// is the only one. Children inherit it unless started with [`pin_to`].
 pub fn keep_off(cpu: usize) {
     let others: Vec<usize> = allowed_cpus().into_iter().filter(|&c| c != cpu).collect();
-    if others.is_empty() {
-        return;
+    if !others.is_empty() {
+        pin_thread(&others);
     }
-    // SAFETY: `set` is a plain bit set built here; the call only reads it.
+}
+
+/// Lets the calling thread run on `cpus` only (threads it starts later inherit it);
+/// where the system refuses, it runs as before.
+pub fn pin_thread(cpus: &[usize]) {
+    // SAFETY: `set` is a plain bit set built here; the call only reads it and touches
+    // only the calling thread's affinity.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
-        for c in others {
+        for &c in cpus {
             libc::CPU_SET(c, &mut set);
         }
         libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
