@@ -161,23 +161,11 @@ async fn point(
     .map_err(|e| e.to_string())?;
     pool.shutdown(Shutdown::Drain).await;
     let measured = done.iter().map(|a| a.latency().as_secs_f64()).sum::<f64>() / done.len() as f64;
-    // The run as it happened: submissions (seconds from the first) and run times.
-    let origin = done.first().map_or(0, |a| a.record.created);
-    let submitted: Vec<f64> = done
-        .iter()
-        .map(|a| a.record.created.saturating_sub(origin) as f64 * 1e-9)
-        .collect();
+    let (realized, gaps) = replay(&done, workers, mu);
     let ran: Vec<f64> = done
         .iter()
         .map(|a| a.record.run_time().map_or(0.0, |d| d.as_secs_f64()))
         .collect();
-    let worst_wakeup = perf_test::wakeup::worst().map_or(0.0, |(worst, _)| worst);
-    let gaps = machine_gaps(&done, 0.2 / mu, worst_wakeup);
-    let replayed: Vec<f64> = ran.iter().zip(&gaps).map(|(r, g)| r + g).collect();
-    let realized = simulate_fcfs(&submitted, &replayed, workers)
-        .iter()
-        .sum::<f64>()
-        / tasks as f64;
     let from_submission = done
         .iter()
         .map(|a| a.record.latency().as_secs_f64())
@@ -199,6 +187,28 @@ async fn point(
         machine_gaps_ms: gaps.iter().sum::<f64>() * 1e3,
         service_stretch: stretch,
     })
+}
+
+/// The run as it happened through an ideal FCFS queue of `workers` servers: each task's
+/// submission, and its run time plus its gap counted as the machine's (see
+/// [`machine_gaps`], a gap over a fifth of a mean service time `1 / mu`). Returns the
+/// mean latency, seconds, and each task's gap so counted.
+fn replay(done: &[Arrival], workers: u32, mu: f64) -> (f64, Vec<f64>) {
+    let origin = done.first().map_or(0, |a| a.record.created);
+    let submitted: Vec<f64> = done
+        .iter()
+        .map(|a| a.record.created.saturating_sub(origin) as f64 * 1e-9)
+        .collect();
+    let worst_wakeup = perf_test::wakeup::worst().map_or(0.0, |(worst, _)| worst);
+    let gaps = machine_gaps(done, 0.2 / mu, worst_wakeup);
+    let replayed: Vec<f64> = done
+        .iter()
+        .zip(&gaps)
+        .map(|(a, gap)| a.record.run_time().map_or(0.0, |d| d.as_secs_f64()) + gap)
+        .collect();
+    let latencies = simulate_fcfs(&submitted, &replayed, workers);
+    let mean = latencies.iter().sum::<f64>() / latencies.len().max(1) as f64;
+    (mean, gaps)
 }
 
 /// Each task's gap counted as the machine's, seconds, in `done`'s order: the time from
