@@ -162,16 +162,13 @@ async fn point(
     pool.shutdown(Shutdown::Drain).await;
     let measured = done.iter().map(|a| a.latency().as_secs_f64()).sum::<f64>() / done.len() as f64;
     let (realized, gaps) = replay(&done, workers, mu);
-    let ran: Vec<f64> = done
-        .iter()
-        .map(|a| a.record.run_time().map_or(0.0, |d| d.as_secs_f64()))
-        .collect();
     let from_submission = done
         .iter()
         .map(|a| a.record.latency().as_secs_f64())
         .sum::<f64>()
         / done.len() as f64;
-    let stretch = ran.iter().sum::<f64>() / services.iter().sum::<f64>();
+    let ran: f64 = done.iter().map(run_time).sum();
+    let stretch = ran / services.iter().sum::<f64>();
     Ok(Row {
         workers,
         utilisation: rho,
@@ -204,11 +201,16 @@ fn replay(done: &[Arrival], workers: u32, mu: f64) -> (f64, Vec<f64>) {
     let replayed: Vec<f64> = done
         .iter()
         .zip(&gaps)
-        .map(|(a, gap)| a.record.run_time().map_or(0.0, |d| d.as_secs_f64()) + gap)
+        .map(|(a, gap)| run_time(a) + gap)
         .collect();
     let latencies = simulate_fcfs(&submitted, &replayed, workers);
     let mean = latencies.iter().sum::<f64>() / latencies.len().max(1) as f64;
     (mean, gaps)
+}
+
+/// A task's recorded run time, seconds (0 if it never started).
+fn run_time(a: &Arrival) -> f64 {
+    a.record.run_time().map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Each task's gap counted as the machine's, seconds, in `done`'s order: the time from

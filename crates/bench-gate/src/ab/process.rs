@@ -131,13 +131,10 @@ fn pin(cmd: &mut Command, cpu: usize) {
 /// Lets the child `cmd` will start run on `cpus` (between fork and exec), whatever the
 /// parent's own affinity.
 pub fn pin_to(cmd: &mut Command, cpus: &[usize]) {
-    // SAFETY: the set is built here, before the fork; the closure only makes one system
-    // call, which is async-signal-safe, and touches no memory but its own copy.
+    let set = cpu_set(cpus);
+    // SAFETY: the set is built before the fork; the closure only makes one system call,
+    // which is async-signal-safe, and touches no memory but its own copy.
     unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        for &cpu in cpus {
-            libc::CPU_SET(cpu, &mut set);
-        }
         cmd.pre_exec(move || {
             if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0 {
                 Ok(())
@@ -239,12 +236,7 @@ pub fn run_together(
 /// Pins every thread of process `pid` to `cpu` (threads it starts later inherit it).
 pub fn pin_process(pid: u32, cpu: usize) -> Result<(), GateError> {
     let tasks = Path::new("/proc").join(pid.to_string()).join("task");
-    // SAFETY: `set` is a plain bit set built here; each call only reads it.
-    let set = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        set
-    };
+    let set = cpu_set(&[cpu]);
     for tid in numbered(&tasks)? {
         // SAFETY: a system call on a thread id with a valid, initialised set; a thread
         // that ended meanwhile makes it fail harmlessly (ESRCH), which is ignored.
@@ -305,14 +297,24 @@ pub fn keep_off(cpu: usize) {
 /// Lets the calling thread run on `cpus` only (threads it starts later inherit it);
 /// where the system refuses, it runs as before.
 pub fn pin_thread(cpus: &[usize]) {
-    // SAFETY: `set` is a plain bit set built here; the call only reads it and touches
-    // only the calling thread's affinity.
+    let set = cpu_set(cpus);
+    // SAFETY: the call only reads the initialised set and touches only the calling
+    // thread's affinity.
+    unsafe {
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// The affinity set holding `cpus` (each below `CPU_SETSIZE`).
+fn cpu_set(cpus: &[usize]) -> libc::cpu_set_t {
+    // SAFETY: an all-zero `cpu_set_t` is the empty set; `CPU_SET` sets one bit of it
+    // through a bounds-checked index (a CPU past `CPU_SETSIZE` panics, never writes).
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
-        for &c in cpus {
-            libc::CPU_SET(c, &mut set);
+        for &cpu in cpus {
+            libc::CPU_SET(cpu, &mut set);
         }
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        set
     }
 }
 
