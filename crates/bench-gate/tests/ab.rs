@@ -105,6 +105,25 @@ harness = false
     commit_all(dir, "base");
 }
 
+/// Builds a scratch project's benches with the real Criterion in the shared scratch
+/// target, once per test binary, before the first `ab`. `ab` seeds an empty side target
+/// from the project's, so every test's fallback to the real Criterion (in a side target)
+/// and its process rounds (in the project's) reuse this one build.
+fn build_real_criterion_once() {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let dir = tempfile::tempdir().unwrap();
+        scratch_project(dir.path());
+        let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .current_dir(dir.path())
+            .env("CARGO_TARGET_DIR", crate::util::scratch_target())
+            .args(["bench", "--no-run", "--quiet"])
+            .output()
+            .expect("cargo runs");
+        assert!(out.status.success(), "the scratch project's build: {out:?}");
+    });
+}
+
 fn write_bench(dir: &Path, work: u64, comment: &str, extra: &str) {
     std::fs::write(
         dir.join("benches/work.rs"),
@@ -128,6 +147,7 @@ fn ab_with(dir: &Path, tmp: &Path, args: &[&str], env: &[(&str, &str)]) -> Outpu
 /// `CARGO_TARGET_DIR`).
 fn bench_gate(dir: &Path, tmp: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     std::fs::create_dir_all(tmp).unwrap();
+    build_real_criterion_once();
     Command::new(env!("CARGO_BIN_EXE_bench-gate"))
         .current_dir(dir)
         .env("CARGO_TARGET_DIR", crate::util::scratch_target())
