@@ -15,6 +15,7 @@
 #
 # Usage: scripts/refresh-baselines.sh [--profile NAME] [--per-machine] [--replace-machine]
 #                                     [--quick] [--runs N] [--keep DIR] [--filter REGEX]
+#                                     [--cargo-arg ARG]...
 #   --profile NAME  the runner profile (default: $ORCHBENCH_PROFILE, else linux-2core-quick)
 #   --per-machine   the file is NAME-<this machine's profile id>.json, so every machine
 #                   profile a runner label lands on keeps a baseline of its own (the
@@ -29,6 +30,8 @@
 #   --filter REGEX  only the Criterion benchmarks matching REGEX (`cargo bench -- REGEX`),
 #                   plus the whole instruction-count bench: a baseline of a part of the
 #                   suite (the workflow's test in .ci/run)
+#   --cargo-arg ARG one more argument for `cargo bench` (repeatable), e.g. `--bench
+#                   graph_planning`: only those bench targets are built and run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +39,7 @@ profile="${ORCHBENCH_PROFILE:-linux-2core-quick}"
 keep=""
 filter=""
 runs=10
+cargo_args=()
 per_machine=0
 replace_machine=0
 while [[ $# -gt 0 ]]; do
@@ -47,7 +51,8 @@ while [[ $# -gt 0 ]]; do
     --keep) keep="${2:?--keep needs a directory}"; shift 2 ;;
     --runs) runs="${2:?--runs needs a count}"; shift 2 ;;
     --filter) filter="${2:?--filter needs a regex}"; shift 2 ;;
-    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+    --cargo-arg) cargo_args+=("${2:?--cargo-arg needs an argument}"); shift 2 ;;
+    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
     *) echo "refresh-baselines: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -90,10 +95,10 @@ run_suite() {
   # A fresh tree per run, so benchmarks removed since the last refresh do not linger.
   rm -rf "$target/criterion" "$target/perf" "$target/gungraun"
   if [[ -n "$filter" ]]; then
-    GUNGRAUN_SAVE_SUMMARY=json cargo bench --locked -- "$filter"
+    GUNGRAUN_SAVE_SUMMARY=json cargo bench --locked "${cargo_args[@]}" -- "$filter"
     GUNGRAUN_SAVE_SUMMARY=json cargo bench --locked --bench instructions
   else
-    GUNGRAUN_SAVE_SUMMARY=json cargo bench --locked
+    GUNGRAUN_SAVE_SUMMARY=json cargo bench --locked "${cargo_args[@]}"
   fi
   cp -r "$target/criterion" "$work/$1"
   for kind in perf gungraun; do

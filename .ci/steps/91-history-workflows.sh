@@ -46,7 +46,8 @@ grep -l 'graph_planning/plan/100' "$hist"/gh/body-* >/dev/null || fail "the issu
 
 # The refresh's PR body lists the change points since the last baseline. The previous
 # baseline is this machine's, saved from the run above and dated at the seeded run 8,
-# so the history's change points after it (the step at run 10) are listed.
+# so the history's change points after it (the step at run 10) are listed. The refresh
+# measures the same filter with the same two bench targets built.
 profile="github-ubuntu-quick-$machine"
 (
   cd "$repo"
@@ -58,7 +59,8 @@ profile="github-ubuntu-quick-$machine"
 )
 : > "$hist/gh/calls"
 workflow .github/workflows/baseline-refresh.yml --job refresh --repo "$repo" \
-  --event-name schedule --env REFRESH_RUNS=2 --env "REFRESH_FILTER=$filter"
+  --event-name schedule --env REFRESH_RUNS=2 --env "REFRESH_FILTER=$filter" \
+  --env "REFRESH_CARGO_ARGS=--bench graph_planning --bench rate_limiters"
 grep -q '^pr create' "$hist/gh/calls" || fail "the refresh proposed no pull request"
 body="$hist/gh/body-$(grep -n '^pr create' "$hist/gh/calls" | head -1 | cut -d: -f1)"
 if ! grep -q 'since `seed08' "$body" || ! grep -q 'graph_planning/plan/100' "$body"; then
