@@ -4,7 +4,7 @@ set -euo pipefail
 source .ci/lib.sh
 # A clone of this checkout (its origin a local bare clone) plus one commit, a comment in
 # the planner, as a PR's head; the job runs through scripts/run-workflow.py with its env
-# and expressions, on a small filter (only its two bench targets built) and a one-minute
+# and expressions, on a small filter (only its two bench targets built) and a 30 s
 # budget. Its wall-time part is the merge-base's action/ (a composite action); the
 # artifact is one report, the instruction counts' part inside. The event names a fork;
 # the job comments on nothing either way (bench-gate-comment.yml does:
@@ -35,7 +35,7 @@ cat > "$pr/event.json" <<JSON
 JSON
 CARGO_TARGET_DIR="$PWD/target" bounded 2400 python3 scripts/run-workflow.py .github/workflows/bench-gate.yml \
   --job gate --repo "$repo" --event "$pr/event.json" --artifacts "$pr/artifacts" \
-  --env AB_BUDGET=60s --env 'AB_FILTER=^(graph_planning/plan/100|rate_limiters/token_bucket/try_acquire)$' \
+  --env AB_BUDGET=30s --env 'AB_FILTER=^(graph_planning/plan/100|rate_limiters/token_bucket/try_acquire)$' \
   --env 'AB_CARGO_ARGS=--bench graph_planning --bench rate_limiters'
 report="$pr/artifacts/bench-gate-report"
 for f in gate.md ab.json pr-number head-sha; do
