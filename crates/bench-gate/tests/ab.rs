@@ -114,13 +114,8 @@ fn build_real_criterion_once() {
     BUILT.call_once(|| {
         let dir = tempfile::tempdir().unwrap();
         scratch_project(dir.path());
-        let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-            .current_dir(dir.path())
-            .env("CARGO_TARGET_DIR", crate::util::scratch_target())
-            .args(["bench", "--no-run", "--quiet"])
-            .output()
-            .expect("cargo runs");
-        assert!(out.status.success(), "the scratch project's build: {out:?}");
+        let target = crate::util::scratch_target();
+        crate::util::cargo(dir.path(), &target, &["bench", "--no-run", "--quiet"]);
     });
 }
 
@@ -732,12 +727,8 @@ fn process_rounds_stop_early_and_keep_their_runs() {
     let (repo, tmp) = (root.path().join("repo"), root.path().join("tmp"));
     scratch_project(&repo);
     // A committed lock file stays byte for byte what it was.
-    let lock = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .current_dir(&repo)
-        .args(["generate-lockfile", "--quiet"])
-        .status()
-        .unwrap();
-    assert!(lock.success());
+    let target = crate::util::scratch_target();
+    crate::util::cargo(&repo, &target, &["generate-lockfile", "--quiet"]);
     commit_all(&repo, "lock file");
     let before = std::fs::read(repo.join("Cargo.lock")).unwrap();
     write_bench(&repo, 100_000, "work per iteration, in rounds", "");

@@ -5,21 +5,6 @@
 
 use std::process::Command;
 
-fn cargo(dir: &std::path::Path, target: &std::path::Path, args: &[&str]) {
-    let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .current_dir(dir)
-        .env("CARGO_TARGET_DIR", target)
-        .args(args)
-        .output()
-        .expect("cargo runs");
-    assert!(
-        out.status.success(),
-        "cargo {args:?} in the written harness:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn the_written_harness_passes_its_tests_clippy_and_rustfmt() {
     let _machine = crate::util::exclusive();
@@ -27,9 +12,9 @@ fn the_written_harness_passes_its_tests_clippy_and_rustfmt() {
     let root = bench_gate::ab::harness::write(dir.path(), "0.8.2").unwrap();
     let target = crate::util::scratch_target();
     let features = "async_tokio,async_futures";
-    cargo(&root, &target, &["fmt", "--check"]);
-    cargo(&root, &target, &["test", "--quiet", "--features", features]);
-    cargo(
+    crate::util::cargo(&root, &target, &["fmt", "--check"]);
+    crate::util::cargo(&root, &target, &["test", "--quiet", "--features", features]);
+    crate::util::cargo(
         &root,
         &target,
         &[
@@ -130,7 +115,7 @@ harness = false
     std::fs::write(repo.join("src/lib.rs"), "//! Nothing to see.\n").unwrap();
     std::fs::write(repo.join(".gitignore"), "/target\n").unwrap();
     std::fs::write(repo.join("benches/api.rs"), EVERY_API).unwrap();
-    cargo(
+    crate::util::cargo(
         &repo,
         &crate::util::scratch_target(),
         &["generate-lockfile", "--quiet"],

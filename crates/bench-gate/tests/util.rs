@@ -31,6 +31,25 @@ pub fn scratch_target() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("scratch-projects")
 }
 
+/// `cargo ARGS` in `dir` with `target` as its target directory; fails the test, with
+/// cargo's output, unless it succeeds.
+pub fn cargo(dir: &Path, target: &Path, args: &[&str]) {
+    let out =
+        std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .current_dir(dir)
+            .env("CARGO_TARGET_DIR", target)
+            .args(args)
+            .output()
+            .expect("cargo runs");
+    assert!(
+        out.status.success(),
+        "cargo {args:?} in {}:\n{}\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The arguments that leave every source but `bench-gate count`'s out of a command.
 pub const COUNTS_ONLY: [&str; 6] = [
     "--criterion-dir",
