@@ -42,16 +42,23 @@ runs=10
 cargo_args=()
 per_machine=0
 replace_machine=0
+# Option $1 needs a value, $2 (exit 2 when it has none, as for any other bad argument).
+needs_value() {
+  if [[ $# -lt 2 || -z "$2" ]]; then
+    echo "refresh-baselines: $1 needs a value (see --help)" >&2
+    exit 2
+  fi
+}
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --profile) profile="${2:?--profile needs a name}"; shift 2 ;;
+    --profile) needs_value "$@"; profile="$2"; shift 2 ;;
     --per-machine) per_machine=1; shift ;;
     --replace-machine) replace_machine=1; shift ;;
     --quick) export ORCHBENCH_QUICK=1; shift ;;
-    --keep) keep="${2:?--keep needs a directory}"; shift 2 ;;
-    --runs) runs="${2:?--runs needs a count}"; shift 2 ;;
-    --filter) filter="${2:?--filter needs a regex}"; shift 2 ;;
-    --cargo-arg) cargo_args+=("${2:?--cargo-arg needs an argument}"); shift 2 ;;
+    --keep) needs_value "$@"; keep="$2"; shift 2 ;;
+    --runs) needs_value "$@"; runs="$2"; shift 2 ;;
+    --filter) needs_value "$@"; filter="$2"; shift 2 ;;
+    --cargo-arg) needs_value "$@"; cargo_args+=("$2"); shift 2 ;;
     -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
     *) echo "refresh-baselines: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
