@@ -4,8 +4,9 @@
 //! Both processes start at once, each with the driver's socket, the benchmark's id and
 //! its side in the environment, and connect when they reach the benchmark (the
 //! harness's `lockstep.rs` has the protocol). Then:
-//! 1. **Warm-up**: each side warms up for `warm_up` (one side at a time), and says how
-//!    long an iteration took and how many cores it kept busy meanwhile.
+//! 1. **Warm-up**: each side warms up for `warm_up`, and says how long an iteration
+//!    took and how many cores it kept busy meanwhile: one side at a time in a
+//!    benchmark's first pair, both at once in its later ones.
 //! 2. **One iteration count** for both sides, from the two warm-ups, for samples of
 //!    about `slice`.
 //! 3. **Its kind** ([`Kind`]), from the cores the first pair's warm-up kept busy, says
@@ -358,25 +359,45 @@ impl<'a> Running<'a> {
             .collect()
     }
 
-    /// Warms each side up, one at a time: the time one iteration took in the last
-    /// call (the sides' geometric mean), the cores each kept busy, and whether either
-    /// side's threads blocked at least once an iteration (or could not be read).
+    /// Warms the sides up: the time one iteration took in the last call (the sides'
+    /// geometric mean), the cores each kept busy, and whether either side's threads
+    /// blocked at least once an iteration (or could not be read). In a benchmark's
+    /// first pair one side at a time, so that the cores say its kind; in its later
+    /// pairs both at once, placed as that kind's samples are ([`warm_placement`]),
+    /// which saves a warm-up per pair (a sixth of a fast benchmark's pair, 0.5 s of a
+    /// routine of 0.5 s).
     fn warm(&mut self, settings: &Settings) -> Result<(f64, [f64; 2], bool), GateError> {
-        let (mut logs, mut cores, mut waited) = (Vec::new(), [0.0; 2], false);
         let line = format!("warm {} {WARM_LEAST}", settings.warm_up.as_nanos());
-        for s in self.order(0) {
-            let pid = self.side(s).process.child.id();
-            let before = blocked(pid);
-            let words = self.side(s).ask(&line).map_err(|e| self.pair.fail(e))?;
-            let [iters, wall, cpu, spent] = numbers(&words, "warmed")
-                .map_err(|e| self.pair.fail(format!("{} side: {e}", SIDES[s])))?;
-            logs.push((wall / iters.max(1.0)).ln());
-            cores[s] = if spent > 0.0 { cpu / spent } else { 0.0 };
-            // Unreadable counts leave the cores alone to decide.
-            waited |= match (before, blocked(pid)) {
-                (Some(b), Some(a)) => a.saturating_sub(b) >= u64::from(WARM_LEAST),
-                _ => true,
-            };
+        let sides = self.order(0);
+        let batches: Vec<Vec<usize>> = match self.pair.kind {
+            None => sides.iter().map(|&s| vec![s]).collect(),
+            Some(kind) => {
+                let cpus = warm_placement(kind, &settings.cpus, sides.len());
+                for (&s, cpu) in sides.iter().zip(cpus) {
+                    pin_group(self.side(s).process.child.id(), cpu)?;
+                }
+                vec![sides]
+            }
+        };
+        let (mut logs, mut cores, mut waited) = (Vec::new(), [0.0; 2], false);
+        for batch in batches {
+            let pids = batch.iter().map(|&s| self.side(s).process.child.id());
+            let before: Vec<Option<u64>> = pids.map(blocked).collect();
+            for &s in &batch {
+                self.side(s).send(&line).map_err(|e| self.pair.fail(e))?;
+            }
+            for (&s, before) in batch.iter().zip(before) {
+                let words = self.side(s).read(&line).map_err(|e| self.pair.fail(e))?;
+                let [iters, wall, cpu, spent] = numbers(&words, "warmed")
+                    .map_err(|e| self.pair.fail(format!("{} side: {e}", SIDES[s])))?;
+                logs.push((wall / iters.max(1.0)).ln());
+                cores[s] = if spent > 0.0 { cpu / spent } else { 0.0 };
+                // Unreadable counts leave the cores alone to decide.
+                waited |= match (before, blocked(self.side(s).process.child.id())) {
+                    (Some(b), Some(a)) => a.saturating_sub(b) >= u64::from(WARM_LEAST),
+                    _ => true,
+                };
+            }
         }
         let met = (logs.iter().sum::<f64>() / logs.len() as f64).exp();
         Ok((met, cores, waited))
@@ -736,6 +757,18 @@ fn thread_blocked(task: &Path) -> Option<u64> {
     line.trim().parse().ok()
 }
 
+/// The CPU of each of `sides` sides while they warm up at once in a later pair of a
+/// benchmark of `kind`: where a busy one's sides have a CPU each (so that a slow
+/// routine's warm-up takes one side's time, not two), a waiting one's share its
+/// sampling CPU, and a threaded one keeps every CPU (an empty list: none pinned).
+fn warm_placement(kind: Kind, cpus: &[usize], sides: usize) -> Vec<usize> {
+    match kind {
+        Kind::Busy => (0..sides).map(|i| cpus[i % cpus.len()]).collect(),
+        Kind::Waiting => vec![cpus[0]; sides],
+        Kind::Threads => Vec::new(),
+    }
+}
+
 /// Pins the processes for the samples as `kind` and `order` say; returns the CPUs used
 /// (empty: unpinned). Each process goes with its whole process group (whatever it
 /// started, a server say, included) to the first CPU (`Duet`: one each to the first
@@ -775,6 +808,15 @@ mod tests {
         hit[3] = 0.5;
         let moved = hodges_lehmann(&hit).unwrap() - hodges_lehmann(&quiet).unwrap();
         assert!(moved.abs() < 0.002, "{moved}");
+    }
+
+    #[test]
+    fn later_warm_ups_are_placed_as_the_kinds_samples_are() {
+        assert_eq!(warm_placement(Kind::Busy, &[1, 0], 2), vec![1, 0]);
+        assert_eq!(warm_placement(Kind::Busy, &[3], 2), vec![3, 3]);
+        assert_eq!(warm_placement(Kind::Busy, &[1, 0], 1), vec![1]);
+        assert_eq!(warm_placement(Kind::Waiting, &[1, 0], 2), vec![1, 1]);
+        assert!(warm_placement(Kind::Threads, &[1, 0], 2).is_empty());
     }
 
     #[test]
