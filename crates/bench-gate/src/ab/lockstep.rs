@@ -469,7 +469,7 @@ pub fn run(pair: &Pair<'_>, settings: &Settings) -> Result<PairRun, GateError> {
     let pinned = pin(&running.live, kind, order, &settings.cpus)?;
     let samples_per_side = match kind {
         Kind::Busy => settings.samples,
-        _ => samples_for(LONG, met * iters as f64, settings.samples),
+        _ => samples_for(LONG, met * iters as f64, LONG_LEAST),
     };
     let limit = settings.timeout + Duration::from_secs_f64(met * iters as f64 * 1e-9 * 50.0);
     for l in running.live.iter().flatten() {
@@ -728,6 +728,11 @@ pub const WAITING: f64 = 0.75;
 /// The measuring time per side and pair of a benchmark that waits or runs threads.
 pub const LONG: Duration = Duration::from_millis(300);
 
+/// The fewest samples per side and pair of a benchmark that waits or runs threads: two,
+/// so that a routine of 0.5 s (a scheduler's dispatch delay) takes 1 s of a pair, not
+/// 1.5 s; its pairs, not its samples, are what the decision needs many of.
+pub const LONG_LEAST: usize = 2;
+
 /// Samples of `per_sample_ns` each for about `long` per side, at least `least`, at most
 /// 1000.
 fn samples_for(long: Duration, per_sample_ns: f64, least: usize) -> usize {
@@ -862,6 +867,7 @@ mod tests {
         assert_eq!(samples_for(long, 5e6, 3), 60);
         assert_eq!(samples_for(long, 27e6, 3), 12);
         assert_eq!(samples_for(long, 200e6, 3), 3);
+        assert_eq!(samples_for(long, 500e6, LONG_LEAST), 2);
         assert_eq!(samples_for(long, 1.0, 3), 1000);
     }
 

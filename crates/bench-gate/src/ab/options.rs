@@ -52,7 +52,8 @@ pub struct AbOptions {
     #[arg(long)]
     pub warm_up: Option<f64>,
     /// Lockstep: samples per side and pair of a benchmark that keeps one core busy (at
-    /// least 3); one that waits or runs threads takes samples for 0.3 s per side.
+    /// least 3); one that waits or runs threads takes samples for 0.3 s per side (at
+    /// least two).
     #[arg(long, default_value_t = 3)]
     pub samples: usize,
     /// Lockstep: one sample's wall time, milliseconds; both sides run the same
