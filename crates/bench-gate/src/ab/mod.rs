@@ -21,6 +21,7 @@ pub mod callgrind;
 pub mod count;
 pub mod git;
 pub mod harness;
+pub mod kind;
 pub mod lockstep;
 pub mod measure;
 pub mod merge;
