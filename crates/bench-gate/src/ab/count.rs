@@ -33,7 +33,8 @@ use std::time::{Duration, Instant};
 
 pub use super::callgrind::{Counts, valgrind};
 use super::callgrind::{Next, REPEATABLE, SWITCHES, callgrind, next, one_build, parse};
-use super::lockstep::{self, Order, Pair, Settings};
+use super::kind::Order;
+use super::lockstep::{self, Pair, Settings};
 use super::schedule::Bench;
 use super::{AbEvent, Progress};
 use crate::GateError;

@@ -33,8 +33,7 @@ use std::time::{Duration, Instant};
 
 use super::build::BenchBinary;
 use super::harness::PROTOCOL;
-pub use super::kind::{Kind, Order};
-use super::kind::{LONG, LONG_LEAST, blocked, samples_for, warm_placement};
+use super::kind::{Kind, LONG, LONG_LEAST, Order, blocked, samples_for, warm_placement};
 use super::process::{
     allowed_cpus, interrupted, interruption, kill_group, pin_group, pin_to, tail,
 };

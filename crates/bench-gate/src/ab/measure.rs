@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use super::build::BenchBinary;
 use super::count;
-use super::lockstep::{self, Kind, Order, Pair, PairRun, Settings};
+use super::kind::{Kind, Order};
+use super::lockstep::{self, Pair, PairRun, Settings};
 use super::rounds::{self, Pairing, Side};
 use super::schedule;
 use super::sides::Built;

@@ -34,7 +34,8 @@ use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::SplitMix64;
 
 use super::build::BenchBinary;
-use super::lockstep::{self, Kind, Pair, PairRun, Settings};
+use super::kind::Kind;
+use super::lockstep::{self, Pair, PairRun, Settings};
 use super::process::{interrupted, interruption};
 use crate::GateError;
 use crate::paired::{TRIM_FROM, minimum_detectable};
@@ -402,7 +403,8 @@ fn run_twice(
 mod tests {
     use super::*;
     use crate::ab::build::BenchBinary;
-    use crate::ab::lockstep::{Order, Sample};
+    use crate::ab::kind::Order;
+    use crate::ab::lockstep::Sample;
 
     /// A pair of `seconds` whose estimate is `estimate`.
     fn pair(estimate: f64, seconds: f64) -> PairRun {
